@@ -1,0 +1,7 @@
+//! Pure DSP for Restyle: everything here is testable with plain arrays; no plugin, no ONNX, no
+//! threads. Constructors allocate; the methods the audio thread calls never do.
+
+pub mod stft;
+pub mod window;
+
+pub use realfft::num_complex::Complex32;
