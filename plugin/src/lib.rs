@@ -1,0 +1,150 @@
+//! Restyle: real-time neural music style transfer, as a CLAP and VST3 plugin.
+//!
+//! This file is the plugin: its struct, the host glue and the process callback. The audio path
+//! itself is [`engine`], which the command-line renderer drives too.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+
+pub mod engine;
+pub mod model;
+pub mod params;
+pub mod render;
+pub mod stats;
+pub mod wav;
+mod worker;
+
+use engine::{Engine, EngineConfig, Pacing};
+use model::{FrameModel, ToneModel};
+use params::RestyleParams;
+
+pub struct Restyle {
+    params: Arc<RestyleParams>,
+    /// Made in `activate()` for the host's rate, layout and block size; `None` while inactive or
+    /// if it could not be built, in which case audio passes through untouched.
+    engine: Option<Engine>,
+}
+
+impl Default for Restyle {
+    fn default() -> Self {
+        Self { params: Arc::new(RestyleParams::default()), engine: None }
+    }
+}
+
+/// The model the plugin runs when nothing else is loaded.
+pub fn default_model() -> Box<dyn FrameModel> {
+    Box::new(ToneModel::new(engine::MODEL_RATE as f32, engine::N_FFT / 2 + 1))
+}
+
+impl Plugin for Restyle {
+    const NAME: &'static str = "Restyle";
+    const VENDOR: &'static str = "Restyle developers";
+    const URL: &'static str = env!("CARGO_PKG_HOMEPAGE");
+    const EMAIL: &'static str = "restyle@example.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
+    ];
+
+    const SAMPLE_ACCURATE_AUTOMATION: bool = true;
+
+    type Editor = ();
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn activate(
+        &mut self,
+        layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        let config = EngineConfig {
+            sample_rate: buffer_config.sample_rate.round() as u32,
+            channels: layout.main_output_channels.map_or(2, NonZeroU32::get) as usize,
+            max_block: buffer_config.max_buffer_size.max(1) as usize,
+            pacing: match buffer_config.process_mode {
+                ProcessMode::Offline => Pacing::Offline,
+                ProcessMode::Realtime | ProcessMode::Buffered => Pacing::RealTime,
+            },
+        };
+        // Drop the old engine (and its thread) before starting a new one.
+        self.engine = None;
+        match Engine::new(config, default_model()) {
+            Ok(mut engine) => {
+                self.params.style_names.set(engine.styles());
+                engine.jump_to(&self.params.controls(engine.styles().len()));
+                context.set_latency_samples(engine.latency() as u32);
+                nice_log!(
+                    "restyle: {} Hz, {} channel(s), blocks up to {}: latency {} samples, model '{}'",
+                    config.sample_rate,
+                    config.channels,
+                    config.max_block,
+                    engine.latency(),
+                    engine.model_name()
+                );
+                self.engine = Some(engine);
+            }
+            Err(error) => {
+                nice_error!("restyle: cannot start the engine, passing audio through: {error:#}");
+                context.set_latency_samples(0);
+            }
+        }
+        true
+    }
+
+    fn reset(&mut self) {
+        if let Some(engine) = &mut self.engine {
+            engine.reset();
+        }
+    }
+
+    fn deactivate(&mut self) {
+        self.engine = None;
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        _context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        if let Some(engine) = &mut self.engine {
+            let controls = self.params.controls(engine.styles().len());
+            engine.process(buffer.as_slice(), &controls);
+        }
+        ProcessStatus::Normal
+    }
+}
+
+impl ClapPlugin for Restyle {
+    const CLAP_ID: &'static str = "com.restyle.restyle";
+    const CLAP_DESCRIPTION: Option<&'static str> = Some("Re-voices audio toward a chosen musical style");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] =
+        &[ClapFeature::AudioEffect, ClapFeature::Stereo, ClapFeature::Mono, ClapFeature::Filter];
+}
+
+impl Vst3Plugin for Restyle {
+    const VST3_CLASS_ID: [u8; 16] = *b"RestyleStyleXfr1";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Fx, Vst3SubCategory::Filter];
+}
+
+nice_export_clap!(Restyle);
+nice_export_vst3!(Restyle);

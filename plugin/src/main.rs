@@ -1,0 +1,178 @@
+//! `restyle`: renders audio files through the plugin's own engine, and describes it.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use restyle::engine::{pipeline_delay, Controls, Engine, EngineConfig, Pacing, MODEL_RATE};
+use restyle::model::MAX_STYLES;
+use restyle::params::style_weights;
+use restyle::render::{render, BlockSizes, RenderSettings};
+use restyle::{default_model, wav};
+
+#[derive(Parser)]
+#[command(name = "restyle", version, about = "Real-time neural music style transfer: the plugin's engine on the command line")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a WAV file through the engine, as a DAW would with the plugin on the track.
+    Render {
+        /// Input WAV (mono or stereo, any common rate and sample format).
+        input: PathBuf,
+        /// Output WAV (32-bit float, same rate and channels, aligned with the input).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Style to restyle towards, by name (see `restyle info`).
+        #[arg(long)]
+        style: Option<String>,
+        /// Blend other styles in: NAME=W,... with W from 0 to 1.
+        #[arg(long, value_delimiter = ',')]
+        blend: Vec<String>,
+        /// Style-mix from 0 (dry) to 1 (fully restyled).
+        #[arg(long, default_value_t = 1.0)]
+        mix: f32,
+        /// Host block size to simulate, in samples.
+        #[arg(long, default_value_t = 512)]
+        block: usize,
+        /// Simulate a host whose block sizes change at random from call to call, up to --block.
+        #[arg(long)]
+        random_blocks: bool,
+        /// Never wait for the inference thread, like a live stream (late frames are played dry).
+        #[arg(long)]
+        realtime: bool,
+        /// Print one JSON object with the figures instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe the engine: model, styles, latency, execution provider.
+    Info {
+        #[arg(long)]
+        json: bool,
+        /// Sample rate to report the latency for.
+        #[arg(long, default_value_t = MODEL_RATE)]
+        sample_rate: u32,
+        /// Host block size to report the latency for.
+        #[arg(long, default_value_t = 128)]
+        block: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("restyle: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Render { input, output, style, blend, mix, block, random_blocks, realtime, json } => {
+            if block == 0 || block > 65_536 {
+                bail!("--block must be between 1 and 65536 samples, not {block}");
+            }
+            if !(0.0..=1.0).contains(&mix) {
+                bail!("--mix must be between 0 and 1, not {mix}");
+            }
+            let audio = wav::read(&input)?;
+            let model = default_model();
+            let styles = model.styles().to_vec();
+            let controls = Controls { style: choose_style(&styles, style.as_deref(), &blend)?, mix, ..Controls::default() };
+            let settings = RenderSettings {
+                controls,
+                blocks: if random_blocks { BlockSizes::Random { max: block, seed: 0x5eed } } else { BlockSizes::Fixed(block) },
+                pacing: if realtime { Pacing::RealTime } else { Pacing::Offline },
+            };
+            let show_progress = !json && std::io::stderr().is_terminal() && audio.channels[0].len() > 30 * audio.sample_rate as usize;
+            let mut last = -1i64;
+            let (rendered, report) = render(&audio.channels, audio.sample_rate, &settings, model, |done| {
+                let percent = (done * 100.0) as i64;
+                if show_progress && percent != last {
+                    last = percent;
+                    let bar = "#".repeat(percent as usize / 4);
+                    eprint!("\r[{bar:<25}] {percent:3}%");
+                    let _ = std::io::stderr().flush();
+                }
+            })?;
+            if show_progress {
+                eprintln!();
+            }
+            wav::write(&output, &wav::Audio { sample_rate: audio.sample_rate, channels: rendered })?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "{} -> {}: {:.1} s of audio at {} Hz, {} channel(s), latency {} samples ({:.2} ms), {} late frame(s), {:.3}x real time",
+                    input.display(),
+                    output.display(),
+                    report.frames as f64 / report.sample_rate as f64,
+                    report.sample_rate,
+                    report.channels,
+                    report.latency_samples,
+                    report.latency_ms,
+                    report.late_frames,
+                    report.realtime_factor,
+                );
+            }
+            Ok(())
+        }
+        Command::Info { json, sample_rate, block } => {
+            let config = EngineConfig { sample_rate, channels: 2, max_block: block, pacing: Pacing::RealTime };
+            let engine = Engine::new(config, default_model()).context("starting the engine")?;
+            let info = serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "model": engine.model_name(),
+                "styles": engine.styles(),
+                "provider": "cpu",
+                "model_sample_rate": MODEL_RATE,
+                "sample_rate": sample_rate,
+                "block": block,
+                "pipeline_delay_hops": pipeline_delay(sample_rate, block),
+                "latency_samples": engine.latency(),
+                "latency_ms": engine.latency() as f64 * 1000.0 / sample_rate as f64,
+            });
+            if json {
+                println!("{info}");
+            } else {
+                println!("Restyle {}", env!("CARGO_PKG_VERSION"));
+                println!("model: {} (provider: cpu)", engine.model_name());
+                println!("styles: {}", engine.styles().join(", "));
+                println!(
+                    "latency at {sample_rate} Hz, blocks up to {block}: {} samples ({:.2} ms)",
+                    engine.latency(),
+                    engine.latency() as f64 * 1000.0 / sample_rate as f64
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The style weights for `--style` and `--blend`, by style name (case-insensitive).
+fn choose_style(styles: &[String], style: Option<&str>, blends: &[String]) -> Result<restyle::model::StyleWeights> {
+    let find = |name: &str| {
+        styles
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(name.trim()))
+            .with_context(|| format!("unknown style '{name}'; this model has: {}", styles.join(", ")))
+    };
+    let selected = style.map(find).transpose()?.unwrap_or(0);
+    let mut amounts = [0.0f32; MAX_STYLES];
+    for blend in blends {
+        let (name, weight) = blend.split_once('=').with_context(|| format!("--blend takes NAME=W, not '{blend}'"))?;
+        let weight: f32 = weight.trim().parse().with_context(|| format!("blend weight '{weight}' is not a number"))?;
+        if !(0.0..=1.0).contains(&weight) {
+            bail!("blend weight {weight} for '{name}' must be between 0 and 1");
+        }
+        amounts[find(name)?] = weight;
+    }
+    Ok(style_weights(selected, &amounts, styles.len()))
+}

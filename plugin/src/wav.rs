@@ -1,0 +1,54 @@
+//! WAV in and out for the renderer: any common integer or float format in, 32-bit float out.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use crate::engine::MAX_CHANNELS;
+
+/// Deinterleaved audio: `channels[c][n]`.
+pub struct Audio {
+    pub sample_rate: u32,
+    pub channels: Vec<Vec<f32>>,
+}
+
+pub fn read(path: &Path) -> Result<Audio> {
+    let reader = hound::WavReader::open(path).with_context(|| format!("cannot read {} as WAV", path.display()))?;
+    let spec = reader.spec();
+    let count = spec.channels as usize;
+    if count == 0 || count > MAX_CHANNELS {
+        bail!("{} has {count} channels; Restyle renders mono or stereo", path.display());
+    }
+    let samples: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.into_samples::<f32>().collect::<Result<_, _>>(),
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader.into_samples::<i32>().map(|s| s.map(|s| s as f32 * scale)).collect::<Result<_, _>>()
+        }
+    }
+    .with_context(|| format!("{} is damaged", path.display()))?;
+    let mut channels = vec![Vec::with_capacity(samples.len() / count); count];
+    for frame in samples.chunks_exact(count) {
+        for (channel, &s) in channels.iter_mut().zip(frame) {
+            channel.push(s);
+        }
+    }
+    Ok(Audio { sample_rate: spec.sample_rate, channels })
+}
+
+pub fn write(path: &Path, audio: &Audio) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: audio.channels.len() as u16,
+        sample_rate: audio.sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).with_context(|| format!("cannot create {}", path.display()))?;
+    let frames = audio.channels.first().map_or(0, Vec::len);
+    for n in 0..frames {
+        for channel in &audio.channels {
+            writer.write_sample(channel[n])?;
+        }
+    }
+    writer.finalize().with_context(|| format!("cannot finish writing {}", path.display()))
+}

@@ -1,0 +1,78 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(dead_code)]
+
+use std::thread;
+use std::time::Duration;
+
+use restyle::engine::{Controls, Engine, EngineConfig, Pacing};
+use restyle::model::{FrameBatch, FrameModel, IdentityModel};
+use restyle::render::BlockSizes;
+
+/// Repeatable white noise in [-0.5, 0.5).
+pub fn noise(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// Streams `input` through `engine` in blocks from `blocks`, returning the raw output (latency
+/// not removed).
+pub fn stream(engine: &mut Engine, input: &[Vec<f32>], blocks: BlockSizes, controls: &Controls) -> Vec<Vec<f32>> {
+    let mut output = input.to_vec();
+    let len = input[0].len();
+    let mut start = 0;
+    for size in blocks.iter() {
+        if start >= len {
+            break;
+        }
+        let end = (start + size).min(len);
+        let mut block: Vec<&mut [f32]> = output.iter_mut().map(|c| &mut c[start..end]).collect();
+        engine.process(&mut block, controls);
+        start = end;
+    }
+    output
+}
+
+pub fn engine(sample_rate: u32, channels: usize, max_block: usize, pacing: Pacing, model: Box<dyn FrameModel>, controls: &Controls) -> Engine {
+    let mut engine = Engine::new(EngineConfig { sample_rate, channels, max_block, pacing }, model).unwrap();
+    engine.jump_to(controls);
+    engine
+}
+
+pub fn identity() -> Box<dyn FrameModel> {
+    Box::new(IdentityModel::default())
+}
+
+/// The identity, but taking `delay` per call: a model too slow for real time.
+pub struct SlowModel {
+    pub delay: Duration,
+    pub inner: IdentityModel,
+}
+
+impl FrameModel for SlowModel {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn styles(&self) -> &[String] {
+        self.inner.styles()
+    }
+    fn run(&mut self, batch: &FrameBatch<'_>, out: &mut [f32]) -> anyhow::Result<()> {
+        thread::sleep(self.delay);
+        self.inner.run(batch, out)
+    }
+}
+
+/// Largest absolute difference between `output[n]` and `input[n - delay]` (zero before `delay`).
+pub fn delayed_error(input: &[f32], output: &[f32], delay: usize) -> f32 {
+    output
+        .iter()
+        .enumerate()
+        .map(|(n, &y)| (y - if n >= delay { input[n - delay] } else { 0.0 }).abs())
+        .fold(0.0, f32::max)
+}

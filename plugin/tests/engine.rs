@@ -1,0 +1,155 @@
+//! The engine's contract: latency, reconstruction, late frames, block sizes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use restyle::engine::{Controls, Pacing};
+use restyle::model::{IdentityModel, ToneModel};
+use restyle::render::BlockSizes;
+
+const SCHEDULES: [BlockSizes; 6] = [
+    BlockSizes::Fixed(1),
+    BlockSizes::Fixed(7),
+    BlockSizes::Fixed(64),
+    BlockSizes::Fixed(512),
+    BlockSizes::Fixed(4096),
+    BlockSizes::Random { max: 1500, seed: 42 },
+];
+
+#[test]
+fn style_mix_zero_outputs_the_input_delayed_by_the_reported_latency() {
+    let controls = Controls { mix: 0.0, ..Controls::default() };
+    for channels in [1, 2] {
+        for blocks in SCHEDULES {
+            let input: Vec<Vec<f32>> = (0..channels).map(|c| noise(20_000, c as u64 + 1)).collect();
+            // A model that changes the sound, so a leak of the wet path would show.
+            let model = Box::new(ToneModel::new(48_000.0, 513));
+            let mut engine = engine(48_000, channels, blocks.max(), Pacing::RealTime, model, &controls);
+            let output = stream(&mut engine, &input, blocks, &controls);
+            for c in 0..channels {
+                let err = delayed_error(&input[c], &output[c], engine.latency());
+                assert!(err <= 1e-6, "{channels} ch, {blocks:?}: error {err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn identity_model_at_full_mix_reconstructs_the_input() {
+    let controls = Controls::default();
+    for channels in [1, 2] {
+        for blocks in SCHEDULES {
+            let input: Vec<Vec<f32>> = (0..channels).map(|c| noise(20_000, c as u64 + 7)).collect();
+            let mut engine = engine(48_000, channels, blocks.max(), Pacing::Offline, identity(), &controls);
+            let output = stream(&mut engine, &input, blocks, &controls);
+            let stats = engine.stats().snapshot();
+            assert!(stats.frames_submitted >= 150, "the frames went through the model: {stats:?}");
+            assert_eq!(stats.late_frames, 0, "offline rendering waits for every frame");
+            for c in 0..channels {
+                let err = delayed_error(&input[c], &output[c], engine.latency());
+                assert!(err <= 1e-4, "{channels} ch, {blocks:?}: error {err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn impulse_comes_out_exactly_at_the_reported_latency() {
+    for sample_rate in [44_100, 48_000, 96_000, 88_200, 192_000] {
+        for mix in [0.0, 1.0] {
+            for max_block in [64, 512] {
+                let controls = Controls { mix, ..Controls::default() };
+                let mut input = vec![vec![0.0f32; sample_rate as usize / 4]];
+                input[0][1000] = 1.0;
+                let mut engine = engine(sample_rate, 1, max_block, Pacing::Offline, identity(), &controls);
+                let output = stream(&mut engine, &input, BlockSizes::Fixed(max_block), &controls);
+                let (peak, value) = output[0]
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                    .map(|(i, v)| (i, *v))
+                    .unwrap();
+                assert_eq!(peak, 1000 + engine.latency(), "{sample_rate} Hz, mix {mix}, blocks {max_block}: peak {value}");
+                assert!(value > 0.8, "{sample_rate} Hz, mix {mix}: the impulse survives ({value})");
+            }
+        }
+    }
+}
+
+#[test]
+fn latency_at_48k_with_small_blocks_is_under_ten_ms() {
+    let controls = Controls::default();
+    let engine = engine(48_000, 2, 128, Pacing::RealTime, identity(), &controls);
+    assert_eq!(engine.latency(), 255 + 128);
+    assert!(engine.latency() <= 480);
+}
+
+#[test]
+fn resampled_rates_reconstruct_a_band_limited_signal() {
+    for sample_rate in [44_100u32, 96_000] {
+        let controls = Controls::default();
+        let len = sample_rate as usize / 2;
+        let tone = |n: usize| {
+            let t = n as f32 / sample_rate as f32;
+            0.3 * (2.0 * std::f32::consts::PI * 440.0 * t).sin() + 0.2 * (2.0 * std::f32::consts::PI * 5_000.0 * t).sin()
+        };
+        let input = vec![(0..len).map(tone).collect::<Vec<f32>>()];
+        let mut engine = engine(sample_rate, 1, 256, Pacing::Offline, identity(), &controls);
+        let output = stream(&mut engine, &input, BlockSizes::Random { max: 256, seed: 9 }, &controls);
+        let latency = engine.latency();
+        let err = (latency + 4096..len).map(|n| (output[0][n] - input[0][n - latency]).abs()).fold(0.0, f32::max);
+        assert!(err < 2e-3, "{sample_rate} Hz: error {err}");
+    }
+}
+
+#[test]
+fn a_slow_model_gives_late_frames_and_never_blocks_the_audio_thread() {
+    let controls = Controls::default();
+    let model = Box::new(SlowModel { delay: Duration::from_millis(200), inner: IdentityModel::default() });
+    let mut engine = engine(48_000, 2, 128, Pacing::RealTime, model, &controls);
+    let input: Vec<Vec<f32>> = (0..2).map(|c| noise(48_000, c + 3)).collect();
+    let mut output = input.clone();
+    let mut slowest = Duration::ZERO;
+    for start in (0..48_000).step_by(128) {
+        let mut block: Vec<&mut [f32]> = output.iter_mut().map(|c| &mut c[start..start + 128]).collect();
+        let started = Instant::now();
+        engine.process(&mut block, &controls);
+        slowest = slowest.max(started.elapsed());
+    }
+    let stats = engine.stats().snapshot();
+    assert!(slowest < Duration::from_millis(100), "a block took {slowest:?}: the audio thread waited for the model");
+    assert!(stats.late_frames > 300, "late frames are counted: {stats:?}");
+    // Late frames are played dry, so the output is still the input, delayed.
+    for c in 0..2 {
+        assert!(output[c].iter().all(|y| y.is_finite()));
+        let err = delayed_error(&input[c], &output[c], engine.latency());
+        assert!(err < 1e-4, "dry fallback is seamless: error {err}");
+    }
+}
+
+#[test]
+fn non_finite_input_is_silenced_and_counted() {
+    let controls = Controls::default();
+    let mut engine = engine(48_000, 1, 256, Pacing::Offline, Box::new(ToneModel::new(48_000.0, 513)), &controls);
+    let mut input = vec![noise(24_000, 5)];
+    input[0][3000] = f32::NAN;
+    input[0][3001] = f32::INFINITY;
+    input[0][3002] = f32::NEG_INFINITY;
+    let output = stream(&mut engine, &input, BlockSizes::Fixed(256), &controls);
+    assert!(output[0].iter().all(|y| y.is_finite()));
+    assert_eq!(engine.stats().snapshot().nonfinite_input, 3);
+}
+
+#[test]
+fn reset_forgets_the_past() {
+    let controls = Controls::default();
+    let mut engine = engine(44_100, 2, 256, Pacing::Offline, identity(), &controls);
+    let loud: Vec<Vec<f32>> = (0..2).map(|c| noise(10_000, c)).collect();
+    stream(&mut engine, &loud, BlockSizes::Fixed(256), &controls);
+    engine.reset();
+    let silence = vec![vec![0.0f32; 10_000]; 2];
+    let output = stream(&mut engine, &silence, BlockSizes::Fixed(256), &controls);
+    assert!(output.iter().flatten().all(|&y| y == 0.0), "nothing from before the reset leaks out");
+}
