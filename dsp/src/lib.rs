@@ -5,5 +5,8 @@ pub mod delay;
 pub mod features;
 pub mod stft;
 pub mod window;
+pub mod mel;
+pub mod mfcc;
+pub mod resample;
 
 pub use realfft::num_complex::Complex32;

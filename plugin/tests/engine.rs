@@ -72,7 +72,10 @@ fn impulse_comes_out_exactly_at_the_reported_latency() {
                     .map(|(i, v)| (i, *v))
                     .unwrap();
                 assert_eq!(peak, 1000 + engine.latency(), "{sample_rate} Hz, mix {mix}, blocks {max_block}: peak {value}");
-                assert!(value > 0.8, "{sample_rate} Hz, mix {mix}: the impulse survives ({value})");
+                // Through the model the signal is band-limited to the model's 24 kHz, which lowers an
+                // impulse's peak in proportion above 48 kHz.
+                let expected = if mix == 0.0 { 1.0 } else { (48_000.0 / sample_rate as f32).min(1.0) };
+                assert!(value > 0.8 * expected, "{sample_rate} Hz, mix {mix}: the impulse survives ({value})");
             }
         }
     }

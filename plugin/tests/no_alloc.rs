@@ -23,7 +23,7 @@ fn processing_with_changing_parameters_never_allocates() {
         let mut input: Vec<Vec<f32>> = (0..2).map(|c| noise(sample_rate as usize * seconds, c)).collect();
         let len = input[0].len();
         let mut start = 0;
-        for (i, size) in BlockSizes::Random { max: 1024, seed: 3 }.iter().enumerate() {
+        for (i, size) in (BlockSizes::Random { max: 1024, seed: 3 }).iter().enumerate() {
             if start >= len {
                 break;
             }
