@@ -14,11 +14,7 @@ pub const LOGMAG_EPS: f32 = 1e-10;
 ///
 /// Only the common length of the two slices is processed (checked in debug builds).
 pub fn log_magnitude(spectrum: &[Complex32], out: &mut [f32]) {
-    debug_assert_eq!(
-        spectrum.len(),
-        out.len(),
-        "log_magnitude: input and output lengths differ"
-    );
+    debug_assert_eq!(spectrum.len(), out.len(), "log_magnitude: input and output lengths differ");
     for (y, z) in out.iter_mut().zip(spectrum) {
         *y = 0.5 * (z.re * z.re + z.im * z.im + LOGMAG_EPS).ln();
     }
@@ -28,11 +24,7 @@ pub fn log_magnitude(spectrum: &[Complex32], out: &mut [f32]) {
 ///
 /// Only the common length of the two slices is processed (checked in debug builds).
 pub fn power_spectrum(spectrum: &[Complex32], out: &mut [f32]) {
-    debug_assert_eq!(
-        spectrum.len(),
-        out.len(),
-        "power_spectrum: input and output lengths differ"
-    );
+    debug_assert_eq!(spectrum.len(), out.len(), "power_spectrum: input and output lengths differ");
     for (y, z) in out.iter_mut().zip(spectrum) {
         *y = z.re * z.re + z.im * z.im;
     }
@@ -44,11 +36,7 @@ pub fn power_spectrum(spectrum: &[Complex32], out: &mut [f32]) {
 ///
 /// Only the common length of the two slices is processed (checked in debug builds).
 pub fn magnitude_from_logmag(logmag: &[f32], out: &mut [f32]) {
-    debug_assert_eq!(
-        logmag.len(),
-        out.len(),
-        "magnitude_from_logmag: input and output lengths differ"
-    );
+    debug_assert_eq!(logmag.len(), out.len(), "magnitude_from_logmag: input and output lengths differ");
     for (y, &l) in out.iter_mut().zip(logmag) {
         let power = (2.0 * f64::from(l)).exp() - f64::from(LOGMAG_EPS);
         *y = power.max(0.0).sqrt() as f32;
@@ -81,10 +69,7 @@ mod tests {
         for (z, y) in spectrum.iter().zip(out) {
             let (re, im) = (f64::from(z.re), f64::from(z.im));
             let expected = 0.5 * (re * re + im * im + 1e-10).ln();
-            assert!(
-                (f64::from(y) - expected).abs() <= 1e-6 * expected.abs().max(1.0),
-                "{z}: {y} vs {expected}"
-            );
+            assert!((f64::from(y) - expected).abs() <= 1e-6 * expected.abs().max(1.0), "{z}: {y} vs {expected}");
         }
         assert!((out[0] - 0.5 * 1e-10f32.ln()).abs() < 1e-6, "silence floor {}", out[0]);
         assert!((out[1] - 5f32.ln()).abs() < 1e-6, "|3+4i| = 5 gives {}", out[1]);
@@ -92,19 +77,14 @@ mod tests {
 
     #[test]
     fn magnitude_from_logmag_inverts_log_magnitude() {
-        let spectrum: Vec<Complex32> = (0..64)
-            .map(|i| Complex32::new((i as f32 * 0.7).sin() * 10f32.powi(i % 6 - 3), (i as f32).cos()))
-            .collect();
+        let spectrum: Vec<Complex32> =
+            (0..64).map(|i| Complex32::new((i as f32 * 0.7).sin() * 10f32.powi(i % 6 - 3), (i as f32).cos())).collect();
         let mut logmag = vec![0.0; 64];
         let mut magnitude = vec![0.0; 64];
         log_magnitude(&spectrum, &mut logmag);
         magnitude_from_logmag(&logmag, &mut magnitude);
         for (z, m) in spectrum.iter().zip(&magnitude) {
-            assert!(
-                (m - z.norm()).abs() <= 1e-5 * z.norm().max(1e-3),
-                "{z}: {m} vs {}",
-                z.norm()
-            );
+            assert!((m - z.norm()).abs() <= 1e-5 * z.norm().max(1e-3), "{z}: {m} vs {}", z.norm());
         }
         let mut silent = [1.0f32];
         magnitude_from_logmag(&[0.5 * LOGMAG_EPS.ln()], &mut silent);

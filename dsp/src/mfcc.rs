@@ -61,11 +61,7 @@ impl Mfcc {
         let size = n_mels as f64;
         let basis = (0..n_mfcc)
             .flat_map(|k| {
-                let scale = if k == 0 {
-                    (1.0 / size).sqrt()
-                } else {
-                    (2.0 / size).sqrt()
-                };
+                let scale = if k == 0 { (1.0 / size).sqrt() } else { (2.0 / size).sqrt() };
                 (0..n_mels).map(move |n| (scale * (PI * k as f64 * (2 * n + 1) as f64 / (2.0 * size)).cos()) as f32)
             })
             .collect();
@@ -85,11 +81,7 @@ impl Mfcc {
     /// # Panics
     /// If `log_mel` does not have `n_mels` values or `out` does not have `n_mfcc`.
     pub fn apply(&self, log_mel: &[f32], out: &mut [f32]) {
-        assert_eq!(
-            log_mel.len(),
-            self.n_mels,
-            "Mfcc::apply: log_mel must have n_mels values"
-        );
+        assert_eq!(log_mel.len(), self.n_mels, "Mfcc::apply: log_mel must have n_mels values");
         assert_eq!(out.len(), self.n_mfcc(), "Mfcc::apply: out must have n_mfcc values");
         for (row, y) in self.basis.chunks_exact(self.n_mels).zip(out.iter_mut()) {
             *y = row.iter().zip(log_mel).map(|(b, x)| b * x).sum();
@@ -103,9 +95,7 @@ mod tests {
 
     /// `x[i] = 3 sin(0.37 i) + 0.1 i`, the input of the scipy reference below.
     fn test_vector(len: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| 3.0 * (0.37 * i as f64).sin() as f32 + 0.1 * i as f32)
-            .collect()
+        (0..len).map(|i| 3.0 * (0.37 * i as f64).sin() as f32 + 0.1 * i as f32).collect()
     }
 
     #[test]
@@ -166,12 +156,7 @@ mod tests {
             assert!((y - e).abs() < 1e-4, "dB: {y} vs {e}");
         }
         log_mel(&mel, LogScale::Natural { eps: 1e-6 }, &mut out);
-        let expected_ln = [
-            1e-6f64.ln(),
-            (1e-6f64 + 1e-12).ln(),
-            (1.0f64 + 1e-6).ln(),
-            (100.0f64 + 1e-6).ln(),
-        ];
+        let expected_ln = [1e-6f64.ln(), (1e-6f64 + 1e-12).ln(), (1.0f64 + 1e-6).ln(), (100.0f64 + 1e-6).ln()];
         for (y, e) in out.iter().zip(expected_ln) {
             assert!((f64::from(*y) - e).abs() < 1e-5, "ln: {y} vs {e}");
         }

@@ -102,10 +102,7 @@ impl Resampler {
         let delay_units = delay.ceil() as i64;
 
         let (right, taps, phases, table) = if in_rate == out_rate {
-            assert!(
-                delay_out.fract() == 0.0,
-                "same-rate delay {delay_out} must be a whole number of samples"
-            );
+            assert!(delay_out.fract() == 0.0, "same-rate delay {delay_out} must be a whole number of samples");
             (0, 1, 1, vec![1.0; 2])
         } else {
             let half = half_width(in_rate, out_rate);
@@ -422,10 +419,7 @@ mod tests {
 
     impl Lcg {
         fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             self.0 >> 33
         }
 
@@ -444,11 +438,7 @@ mod tests {
             let end = (start + sizes()).min(input.len());
             let written = resampler.process(&input[start..end], &mut scratch);
             output.extend_from_slice(&scratch[..written]);
-            assert_eq!(
-                output.len() as u64,
-                resampler.outputs_after(end as u64),
-                "output count after {end} inputs"
-            );
+            assert_eq!(output.len() as u64, resampler.outputs_after(end as u64), "output count after {end} inputs");
             start = end;
         }
         output
@@ -460,9 +450,7 @@ mod tests {
     }
 
     fn sine(freq: f64, rate: u32, len: usize, shift: f64) -> Vec<f32> {
-        (0..len)
-            .map(|n| (2.0 * PI * freq * (n as f64 - shift) / f64::from(rate)).sin() as f32)
-            .collect()
+        (0..len).map(|n| (2.0 * PI * freq * (n as f64 - shift) / f64::from(rate)).sin() as f32).collect()
     }
 
     #[test]
@@ -475,11 +463,8 @@ mod tests {
             // Skip the warm-up (the kernel still reaching into the zeros before the signal)
             // and the end (where input stops).
             let warm_up = (delay + 2.0 * Resampler::min_delay(in_rate, out_rate)) as usize + 1;
-            let error = output[warm_up..]
-                .iter()
-                .zip(&expected[warm_up..])
-                .map(|(y, e)| (y - e).abs())
-                .fold(0.0, f32::max);
+            let error =
+                output[warm_up..].iter().zip(&expected[warm_up..]).map(|(y, e)| (y - e).abs()).fold(0.0, f32::max);
             println!("{in_rate} -> {out_rate}: max error {error:.2e}");
             // The brief asks for 1e-3; the kernel does ~3e-5, so hold it to 1e-4.
             assert!(error <= 1e-4, "{in_rate} -> {out_rate}: max error {error}");
@@ -501,10 +486,7 @@ mod tests {
             let mut sizes = Lcg(99);
             let mut resampler = Resampler::new(in_rate, out_rate, delay);
             let output = run_in_blocks(&mut resampler, &input, &mut || sizes.below(700) as usize);
-            assert!(
-                output == reference,
-                "{in_rate} -> {out_rate}, random blocks (including empty ones)"
-            );
+            assert!(output == reference, "{in_rate} -> {out_rate}, random blocks (including empty ones)");
         }
     }
 
@@ -544,16 +526,11 @@ mod tests {
             input[i0] = 1.0;
             let output = resample_all(in_rate, out_rate, delay, &input);
             let expected = (i0 as f64 * f64::from(out_rate) / f64::from(in_rate) + delay) as usize;
-            let peak = (0..output.len())
-                .max_by(|&a, &b| output[a].total_cmp(&output[b]))
-                .unwrap_or(0);
+            let peak = (0..output.len()).max_by(|&a, &b| output[a].total_cmp(&output[b])).unwrap_or(0);
             assert_eq!(peak, expected, "{in_rate} -> {out_rate}");
             // A linear-phase kernel centred on the peak: its neighbours are equal.
             let (left, right) = (output[peak - 1], output[peak + 1]);
-            assert!(
-                (left - right).abs() < 1e-5,
-                "{in_rate} -> {out_rate}: asymmetric {left} vs {right}"
-            );
+            assert!((left - right).abs() < 1e-5, "{in_rate} -> {out_rate}: asymmetric {left} vs {right}");
         }
     }
 
@@ -582,26 +559,16 @@ mod tests {
                 *x = line.pop_front().unwrap_or(0.0);
             }
             let written = b.process(&model_buf[..produced], &mut output[start..end]);
-            assert_eq!(
-                written,
-                end - start,
-                "{host} <-> {model}: B short after {end} host samples"
-            );
+            assert_eq!(written, end - start, "{host} <-> {model}: B short after {end} host samples");
             // B never starves, and its surplus stays far inside the backlog it can hold.
             let computable = b.outputs_after(a.outputs_after(end as u64));
             if host == model {
                 assert_eq!(computable, end as u64, "same rate: exactly one out per one in");
             } else {
-                assert!(
-                    computable > end as u64,
-                    "{host} <-> {model}: no safety margin after {end} host samples"
-                );
+                assert!(computable > end as u64, "{host} <-> {model}: no safety margin after {end} host samples");
             }
             let surplus = computable - end as u64;
-            assert!(
-                surplus <= u64::from(host.div_ceil(model)) + 2,
-                "{host} <-> {model}: surplus {surplus}"
-            );
+            assert!(surplus <= u64::from(host.div_ceil(model)) + 2, "{host} <-> {model}: surplus {surplus}");
             start = end;
         }
         assert_eq!(b.dropped(), 0);
@@ -614,13 +581,17 @@ mod tests {
         for host in hosts {
             for inner in [0usize, 1, 383, 640] {
                 let input = sine(440.0, host, 3000, 0.0);
-                let (_, total) = round_trip(host, 48_000, inner, &input, &mut || 1);
+                let (output, total) = round_trip(host, 48_000, inner, &input, &mut || 1);
+                // Engine-like chunks give the same samples, and they are the input delayed by `total`.
+                let mut chunks = Lcg(u64::from(host) + inner as u64);
+                let (chunked, _) = round_trip(host, 48_000, inner, &input, &mut || chunks.below(200) as usize);
+                assert!(chunked == output, "{host}, inner {inner}: chunking changed the output");
+                let error =
+                    (total + 300..input.len()).map(|n| (output[n] - input[n - total]).abs()).fold(0.0, f32::max);
+                assert!(error < 2e-4, "{host}, inner {inner}: error {error}");
                 let (delay_a, delay_b, _) = round_trip_delay(host, 48_000, inner);
                 let stages = delay_a * f64::from(host) / 48_000.0 + inner as f64 * f64::from(host) / 48_000.0 + delay_b;
-                assert!(
-                    (stages - total as f64).abs() < 1e-9,
-                    "{host}: stage delays sum to {stages}, not {total}"
-                );
+                assert!((stages - total as f64).abs() < 1e-9, "{host}: stage delays sum to {stages}, not {total}");
                 if host != 48_000 {
                     assert!(delay_b >= Resampler::min_delay(48_000, host) + SAFETY_MARGIN - 1e-9);
                 }
@@ -639,25 +610,18 @@ mod tests {
             let mut impulse = vec![0.0f32; 4000];
             impulse[i0] = 1.0;
             let (output, total) = round_trip(host, 48_000, inner, &impulse, &mut random_chunks);
-            let peak = (0..output.len())
-                .max_by(|&a, &b| output[a].total_cmp(&output[b]))
-                .unwrap_or(0);
+            let peak = (0..output.len()).max_by(|&a, &b| output[a].total_cmp(&output[b])).unwrap_or(0);
             assert_eq!(peak, i0 + total, "inner {inner}: impulse peak");
 
             let freqs = [100.0, 1000.0, 5000.0, 11_000.0, 15_000.0, 17_900.0];
             let signal = |n: usize| {
-                freqs
-                    .iter()
-                    .map(|f| (2.0 * PI * f * n as f64 / 44_100.0 + f / 1e4).sin())
-                    .sum::<f64>()
+                freqs.iter().map(|f| (2.0 * PI * f * n as f64 / 44_100.0 + f / 1e4).sin()).sum::<f64>()
                     / freqs.len() as f64
             };
             let input: Vec<f32> = (0..20_000).map(|n| signal(n) as f32).collect();
             let (output, total) = round_trip(host, 48_000, inner, &input, &mut random_chunks);
             let warm_up = total + 200;
-            let error = (warm_up..input.len())
-                .map(|n| (output[n] - input[n - total]).abs())
-                .fold(0.0, f32::max);
+            let error = (warm_up..input.len()).map(|n| (output[n] - input[n - total]).abs()).fold(0.0, f32::max);
             println!("44.1k round trip, inner {inner}: latency {total}, max error {error:.2e}");
             // Two passes through the filter, 17.9 kHz near its passband edge: ~1e-4 measured.
             assert!(error <= 5e-4, "inner {inner}: round-trip error {error}");
@@ -676,10 +640,7 @@ mod tests {
         // A whole-sample delay: five zeros, then the input; all of it is out once it is in.
         let delayed = resample_all(48_000, 48_000, 5.0, &input);
         assert_eq!(delayed[..5], [0.0; 5]);
-        assert!(
-            delayed[5..] == input[..],
-            "48 kHz -> 48 kHz with delay 5 is not a pure delay"
-        );
+        assert!(delayed[5..] == input[..], "48 kHz -> 48 kHz with delay 5 is not a pure delay");
     }
 
     #[test]
@@ -698,10 +659,7 @@ mod tests {
         for (in_rate, out_rate) in PAIRS {
             let output = resample_all(in_rate, out_rate, Resampler::min_delay(in_rate, out_rate), &[1.0; 2000]);
             let settled = &output[output.len() / 4..output.len() / 2];
-            assert!(
-                settled.iter().all(|y| (y - 1.0).abs() < 1e-5),
-                "{in_rate} -> {out_rate}"
-            );
+            assert!(settled.iter().all(|y| (y - 1.0).abs() < 1e-5), "{in_rate} -> {out_rate}");
         }
     }
 
@@ -712,9 +670,8 @@ mod tests {
                 let min_delay = Resampler::min_delay(in_rate, out_rate);
                 let resampler = Resampler::new(in_rate, out_rate, min_delay + extra);
                 for total in [0u64, 1, 2, 3, 100, 4097] {
-                    let closed = (total as f64 * f64::from(out_rate) / f64::from(in_rate) + extra - 1e-9)
-                        .ceil()
-                        .max(0.0);
+                    let closed =
+                        (total as f64 * f64::from(out_rate) / f64::from(in_rate) + extra - 1e-9).ceil().max(0.0);
                     assert_eq!(
                         resampler.outputs_after(total),
                         closed as u64,
@@ -723,10 +680,7 @@ mod tests {
                 }
                 // Ten hours: the count is still exactly T·out/in (+ the extra delay, rounded up).
                 let ten_hours = u64::from(in_rate) * 36_000;
-                assert_eq!(
-                    resampler.outputs_after(ten_hours),
-                    u64::from(out_rate) * 36_000 + extra.ceil() as u64
-                );
+                assert_eq!(resampler.outputs_after(ten_hours), u64::from(out_rate) * 36_000 + extra.ceil() as u64);
             }
         }
     }

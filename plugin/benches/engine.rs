@@ -69,7 +69,7 @@ fn whole_engine(model: Box<dyn FrameModel>, label: &str) {
     let (_, report) = render(&input, RATE, &settings, model, |_| {}).expect("render");
     let cpu = cpu_time().zip(cpu_before).map(|(after, before)| (after - before).as_secs_f64());
     println!(
-        "whole engine, {label}, 48 kHz stereo, {seconds} s: real-time factor {:.4} (wall), {} (CPU time of both threads / audio time); inference mean {:.3} ms, max {:.3} ms per frame; {} late frames",
+        "whole engine, {label}, 48 kHz stereo, {seconds} s: real-time factor {:.4} (wall), {} (CPU time of both threads / audio time); inference mean {:.4} ms, max {:.4} ms per frame; {} late frames",
         report.realtime_factor,
         cpu.map_or("n/a".to_owned(), |c| format!("{:.4}", c / seconds as f64)),
         report.stats.inference_ms_mean,

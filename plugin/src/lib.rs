@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use nice_plug::prelude::*;
 
+pub mod demo;
 pub mod engine;
 pub mod model;
 pub mod params;

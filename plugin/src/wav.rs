@@ -1,5 +1,6 @@
 //! WAV in and out for the renderer: any common integer or float format in, 32-bit float out.
 
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -14,10 +15,20 @@ pub struct Audio {
 
 pub fn read(path: &Path) -> Result<Audio> {
     let reader = hound::WavReader::open(path).with_context(|| format!("cannot read {} as WAV", path.display()))?;
+    decode(reader, &path.display().to_string())
+}
+
+/// Decodes WAV bytes held in memory (the embedded demo clip).
+pub fn read_bytes(bytes: &[u8], name: &str) -> Result<Audio> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).with_context(|| format!("cannot read {name} as WAV"))?;
+    decode(reader, name)
+}
+
+fn decode<R: Read + Seek>(reader: hound::WavReader<R>, name: &str) -> Result<Audio> {
     let spec = reader.spec();
     let count = spec.channels as usize;
     if count == 0 || count > MAX_CHANNELS {
-        bail!("{} has {count} channels; Restyle renders mono or stereo", path.display());
+        bail!("{name} has {count} channels; Restyle renders mono or stereo");
     }
     let samples: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader.into_samples::<f32>().collect::<Result<_, _>>(),
@@ -26,7 +37,7 @@ pub fn read(path: &Path) -> Result<Audio> {
             reader.into_samples::<i32>().map(|s| s.map(|s| s as f32 * scale)).collect::<Result<_, _>>()
         }
     }
-    .with_context(|| format!("{} is damaged", path.display()))?;
+    .with_context(|| format!("{name} is damaged"))?;
     let mut channels = vec![Vec::with_capacity(samples.len() / count); count];
     for frame in samples.chunks_exact(count) {
         for (channel, &s) in channels.iter_mut().zip(frame) {
