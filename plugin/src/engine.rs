@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use atomic_float::AtomicF32;
 use nice_plug::prelude::{Smoother, SmoothingStyle};
 use restyle_dsp::delay::DelayLine;
 use restyle_dsp::features::log_magnitude;
@@ -22,7 +23,7 @@ use restyle_dsp::Complex32;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::model::{FrameModel, StyleWeights};
-use crate::stats::EngineStats;
+use crate::stats::{EngineStats, Spectrum, SPECTRUM_BANDS};
 use crate::worker::{FrameJob, Outcome, Shared, Worker};
 
 /// The rate the models run at, in Hz; other host rates are resampled to and from it.
@@ -40,6 +41,10 @@ const CHUNK: usize = 512;
 const STYLE_GLIDE_S: f32 = 0.02;
 /// Style-mix and gain changes ramp over this many milliseconds.
 const RAMP_MS: f32 = 10.0;
+/// How fast the published peak levels fall (120 dB/s: 12 dB per 100 ms).
+const PEAK_DECAY_DB_PER_S: f32 = 120.0;
+/// The spectrum published for the editor spans these frequencies, in Hz.
+const SPECTRUM_RANGE_HZ: (f32, f32) = (40.0, 20_000.0);
 /// How long an offline render waits for one frame before it plays it dry.
 const OFFLINE_WAIT: Duration = Duration::from_secs(2);
 /// How long dropping the engine waits for the inference thread before it detaches it.
@@ -110,6 +115,8 @@ pub struct Engine {
     input_gain: Smoother<f32>,
     output_gain: Smoother<f32>,
     bypass: Smoother<f32>,
+    /// Per-sample factor by which the published peak levels fall.
+    peak_decay: f32,
     stats: Arc<EngineStats>,
 }
 
@@ -122,6 +129,11 @@ struct RateConversion {
 
 impl Engine {
     pub fn new(config: EngineConfig, model: Box<dyn FrameModel>) -> Result<Self> {
+        Self::with_stats(config, model, Arc::default())
+    }
+
+    /// An engine that publishes its figures into `stats` (the plugin keeps one for its editor).
+    pub fn with_stats(config: EngineConfig, model: Box<dyn FrameModel>, stats: Arc<EngineStats>) -> Result<Self> {
         ensure!((1..=MAX_CHANNELS).contains(&config.channels), "{} channels: Restyle runs mono or stereo", config.channels);
         ensure!((8_000..=384_000).contains(&config.sample_rate), "sample rate {} Hz is not supported (8 kHz to 384 kHz)", config.sample_rate);
         ensure!(config.max_block > 0, "the maximum block size must be at least 1");
@@ -138,8 +150,10 @@ impl Engine {
             let model_len = down[0].max_output(CHUNK);
             (total, Some(RateConversion { down, up, model: vec![vec![0.0; model_len]; channels] }))
         };
-        let stats = Arc::new(EngineStats::default());
-        let frames = FramePipeline::new(model, channels, stft.bins(), delay, config.pacing, stats.clone())?;
+        stats.latency_samples.store(latency as u32, Relaxed);
+        stats.sample_rate.store(config.sample_rate, Relaxed);
+        let reference_power = (stft.windows().analysis().iter().sum::<f32>() / 2.0).powi(2);
+        let frames = FramePipeline::new(model, channels, stft.bins(), delay, config.pacing, stats.clone(), reference_power)?;
         let smoother = |value: f32| {
             let s = Smoother::new(SmoothingStyle::Linear(RAMP_MS));
             s.reset(value);
@@ -160,6 +174,7 @@ impl Engine {
             input_gain: smoother(defaults.input_gain),
             output_gain: smoother(defaults.output_gain),
             bypass: smoother(0.0),
+            peak_decay: 10f32.powf(-PEAK_DECAY_DB_PER_S / 20.0 / config.sample_rate as f32),
             stats,
         })
     }
@@ -248,6 +263,7 @@ impl Engine {
             dry.process(input, &mut dry_out[..len]);
             wet[..len].copy_from_slice(input);
         }
+        publish_peaks(&self.stats.input_peak, block, start, end, self.peak_decay);
         for g in &mut self.input_ramp[..len] {
             *g = self.input_gain.next();
         }
@@ -281,6 +297,36 @@ impl Engine {
                 channel[start + i] = processed + (dry[i] - processed) * bypass;
             }
         }
+        publish_peaks(&self.stats.output_peak, block, start, end, self.peak_decay);
+    }
+}
+
+/// Publishes each channel's peak over `start..end`, letting the previous peak decay meanwhile.
+fn publish_peaks(peaks: &[AtomicF32; MAX_CHANNELS], block: &[&mut [f32]], start: usize, end: usize, decay: f32) {
+    let fall = decay.powi((end - start) as i32);
+    for (peak, channel) in peaks.iter().zip(block) {
+        let new = channel[start..end].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        peak.store(new.max(peak.load(Relaxed) * fall), Relaxed);
+    }
+}
+
+/// Log-spaced bands over the spectrum for the editor: `(first bin, end bin)` of each.
+fn spectrum_bands(bins: usize) -> Vec<(usize, usize)> {
+    let (low, high) = SPECTRUM_RANGE_HZ;
+    let hz_per_bin = MODEL_RATE as f32 / 2.0 / (bins - 1) as f32;
+    let edge = |i: usize| {
+        let hz = low * (high / low).powf(i as f32 / SPECTRUM_BANDS as f32);
+        ((hz / hz_per_bin).round() as usize).min(bins - 1)
+    };
+    (0..SPECTRUM_BANDS).map(|i| (edge(i), edge(i + 1).max(edge(i) + 1))).collect()
+}
+
+/// Publishes the mean power of each band (channels averaged) in dB relative to a full-scale sine.
+fn publish_spectrum(out: &Spectrum, spectra: &[Vec<Complex32>], bands: &[(usize, usize)], reference_power: f32) {
+    for (value, &(from, to)) in out.0.iter().zip(bands) {
+        let power: f32 = spectra.iter().flat_map(|s| &s[from..to]).map(|x| x.norm_sqr()).sum();
+        let mean = power / ((to - from) * spectra.len()) as f32;
+        value.store(10.0 * (mean / reference_power + 1e-12).log10(), Relaxed);
     }
 }
 
@@ -322,10 +368,21 @@ struct FramePipeline {
     epoch: u64,
     model_name: String,
     styles: Vec<String>,
+    /// Bin ranges of the editor's spectrum bands, and the power of a full-scale sine's bin.
+    bands: Vec<(usize, usize)>,
+    reference_power: f32,
 }
 
 impl FramePipeline {
-    fn new(model: Box<dyn FrameModel>, channels: usize, bins: usize, delay: usize, pacing: Pacing, stats: Arc<EngineStats>) -> Result<Self> {
+    fn new(
+        model: Box<dyn FrameModel>,
+        channels: usize,
+        bins: usize,
+        delay: usize,
+        pacing: Pacing,
+        stats: Arc<EngineStats>,
+        reference_power: f32,
+    ) -> Result<Self> {
         let delay = delay as u64;
         let slots = delay as usize + 1;
         // Every frame in flight, every result waiting, and slack for stale ones on their way back.
@@ -358,6 +415,8 @@ impl FramePipeline {
             epoch: 0,
             model_name,
             styles,
+            bands: spectrum_bands(bins),
+            reference_power,
         })
     }
 
@@ -377,10 +436,12 @@ impl FramePipeline {
     /// to synthesise now: frame `k - D`, restyled if its result is back, dry if not.
     fn on_frame(&mut self, k: u64, spectra: &mut [Vec<Complex32>]) {
         self.glide_style();
+        publish_spectrum(&self.stats.spectrum_in, spectra, &self.bands, self.reference_power);
         self.submit(k, spectra);
         self.shared.oldest_useful.store(k.saturating_sub(self.delay), Release);
         self.collect();
         self.play(k, spectra);
+        publish_spectrum(&self.stats.spectrum_out, spectra, &self.bands, self.reference_power);
     }
 
     fn glide_style(&mut self) {

@@ -4,7 +4,7 @@
 //! itself is [`engine`], which the command-line renderer drives too.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use nice_plug::prelude::*;
 
@@ -20,9 +20,13 @@ mod worker;
 use engine::{Engine, EngineConfig, Pacing};
 use model::{FrameModel, ToneModel};
 use params::RestyleParams;
+use stats::{EngineStats, Status};
 
 pub struct Restyle {
     params: Arc<RestyleParams>,
+    /// Live figures from whichever engine is running, kept across activations for the editor.
+    stats: Arc<EngineStats>,
+    status: Arc<RwLock<Status>>,
     /// Made in `activate()` for the host's rate, layout and block size; `None` while inactive or
     /// if it could not be built, in which case audio passes through untouched.
     engine: Option<Engine>,
@@ -30,13 +34,26 @@ pub struct Restyle {
 
 impl Default for Restyle {
     fn default() -> Self {
-        Self { params: Arc::new(RestyleParams::default()), engine: None }
+        Self {
+            params: Arc::new(RestyleParams::default()),
+            stats: Arc::default(),
+            status: Arc::default(),
+            engine: None,
+        }
     }
 }
 
 /// The model the plugin runs when nothing else is loaded.
 pub fn default_model() -> Box<dyn FrameModel> {
     Box::new(ToneModel::new(engine::MODEL_RATE as f32, engine::N_FFT / 2 + 1))
+}
+
+impl Restyle {
+    fn set_status(&self, status: Status) {
+        if let Ok(mut current) = self.status.write() {
+            *current = status;
+        }
+    }
 }
 
 impl Plugin for Restyle {
@@ -86,9 +103,15 @@ impl Plugin for Restyle {
         };
         // Drop the old engine (and its thread) before starting a new one.
         self.engine = None;
-        match Engine::new(config, default_model()) {
+        match Engine::with_stats(config, default_model(), self.stats.clone()) {
             Ok(mut engine) => {
                 self.params.style_names.set(engine.styles());
+                self.set_status(Status {
+                    model: engine.model_name().to_owned(),
+                    provider: "cpu".to_owned(),
+                    styles: engine.styles().to_vec(),
+                    error: None,
+                });
                 engine.jump_to(&self.params.controls(engine.styles().len()));
                 context.set_latency_samples(engine.latency() as u32);
                 nice_log!(
@@ -102,7 +125,9 @@ impl Plugin for Restyle {
                 self.engine = Some(engine);
             }
             Err(error) => {
-                nice_error!("restyle: cannot start the engine, passing audio through: {error:#}");
+                let message = format!("cannot start the engine, passing audio through: {error:#}");
+                nice_error!("restyle: {message}");
+                self.set_status(Status { error: Some(message), ..Status::default() });
                 context.set_latency_samples(0);
             }
         }

@@ -1,12 +1,41 @@
-//! Live performance figures, written by the audio and inference threads through atomics and read
-//! by the editor, the log and `restyle render --json`.
+//! Live figures, written by the audio and inference threads through atomics and read by the
+//! editor, the log and `restyle render --json`. The plugin keeps one across re-activations, so
+//! an open editor keeps reading the same object.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use atomic_float::AtomicF32;
 
+use crate::engine::MAX_CHANNELS;
+use crate::model::MAX_STYLES;
+
+/// Bands of the spectrum the editor draws (log-spaced from 40 Hz to 20 kHz).
+pub const SPECTRUM_BANDS: usize = 64;
+
+/// One frame's spectrum in dB per band.
+pub struct Spectrum(pub [AtomicF32; SPECTRUM_BANDS]);
+
+impl Default for Spectrum {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| AtomicF32::new(-120.0)))
+    }
+}
+
 #[derive(Default)]
 pub struct EngineStats {
+    /// The latency reported to the host, in samples at `sample_rate`.
+    pub latency_samples: AtomicU32,
+    pub sample_rate: AtomicU32,
+    /// Peak level of each channel, in and out (linear), decaying by 12 dB per 100 ms between
+    /// peaks, so a reader polling at any rate sees every peak.
+    pub input_peak: [AtomicF32; MAX_CHANNELS],
+    pub output_peak: [AtomicF32; MAX_CHANNELS],
+    /// The newest frame's spectrum (channels averaged), in dB per band: what goes into the model
+    /// and what comes out of the synthesis.
+    pub spectrum_in: Spectrum,
+    pub spectrum_out: Spectrum,
+    /// How sure the pack's classifier is that the output is each style (0–1), for the style meter.
+    pub style_confidence: [AtomicF32; MAX_STYLES],
     /// Frames the audio thread handed to the inference thread.
     pub frames_submitted: AtomicU64,
     /// Frames whose result was not back in time: they were played dry.
@@ -61,4 +90,15 @@ impl EngineStats {
             inference_ms_max: self.inference_ms_max.load(Relaxed),
         }
     }
+}
+
+/// What the editor's status line says in words, set off the audio thread (on activation and when
+/// a model loads) and read by the editor with `try_read`, never by the audio thread.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub model: String,
+    pub provider: String,
+    pub styles: Vec<String>,
+    /// Why the plugin is passing audio through, or what it refused, in words.
+    pub error: Option<String>,
 }

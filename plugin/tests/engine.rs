@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -155,4 +156,27 @@ fn reset_forgets_the_past() {
     let silence = vec![vec![0.0f32; 10_000]; 2];
     let output = stream(&mut engine, &silence, BlockSizes::Fixed(256), &controls);
     assert!(output.iter().flatten().all(|&y| y == 0.0), "nothing from before the reset leaks out");
+}
+
+#[test]
+fn levels_and_spectrum_are_published_for_the_editor() {
+    let controls = Controls::default();
+    let mut engine = engine(48_000, 2, 256, Pacing::Offline, identity(), &controls);
+    let sine: Vec<f32> = (0..48_000).map(|n| 0.5 * (2.0 * std::f32::consts::PI * 1000.0 * n as f32 / 48_000.0).sin()).collect();
+    let input = vec![sine.clone(), sine];
+    stream(&mut engine, &input, BlockSizes::Fixed(256), &controls);
+    let stats = engine.stats();
+    for c in 0..2 {
+        let (peak_in, peak_out) = (stats.input_peak[c].load(Relaxed), stats.output_peak[c].load(Relaxed));
+        assert!((peak_in - 0.5).abs() < 0.01, "input peak {peak_in}");
+        assert!((peak_out - 0.5).abs() < 0.01, "output peak {peak_out}");
+    }
+    let read = |s: &restyle::stats::Spectrum| s.0.iter().map(|v| v.load(Relaxed)).collect::<Vec<f32>>();
+    let (bands_in, bands_out) = (read(&stats.spectrum_in), read(&stats.spectrum_out));
+    let loudest = (0..bands_in.len()).max_by(|&a, &b| bands_in[a].total_cmp(&bands_in[b])).unwrap();
+    // 64 log-spaced bands from 40 Hz to 20 kHz: 1 kHz falls in band 33.
+    assert_eq!(loudest, (64.0 * (1000.0f32 / 40.0).ln() / (500.0f32).ln()) as usize);
+    assert!(bands_in[loudest] > -15.0 && bands_in[loudest] < 0.0, "{} dB", bands_in[loudest]);
+    assert!((bands_out[loudest] - bands_in[loudest]).abs() < 0.5, "identity: out {} in {}", bands_out[loudest], bands_in[loudest]);
+    assert!(bands_in[5] < bands_in[loudest] - 40.0, "far from the tone is quiet");
 }
