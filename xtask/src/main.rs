@@ -10,6 +10,7 @@
 mod bundle;
 mod demo;
 mod ort_lib;
+mod system;
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -59,6 +60,7 @@ fn main() -> Result<()> {
         }
         "test" => {
             let root = workspace_root()?;
+            system::ensure_packages()?;
             let library = ort_lib::ensure(&root)?;
             let bundle_args = ["bundle", "restyle", "--release"].map(String::from);
             nice_plug_xtask::main_with_args(COMMAND_NAME, bundle_args.iter().cloned())?;
