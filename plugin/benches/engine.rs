@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use restyle::engine::{Controls, Engine, EngineConfig, Pacing};
-use restyle::model::{FrameModel, IdentityModel};
+use restyle::model::{IdentityModel, Models};
 use restyle::render::{render, BlockSizes, RenderSettings};
-use restyle::default_model;
+use restyle::loader::load_default;
+use restyle::onnx::Provider;
 
 const RATE: u32 = 48_000;
 
@@ -29,7 +30,7 @@ fn cpu_time() -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks as f64 / 100.0))
 }
 
-fn audio_thread_per_block(block: usize, model: Box<dyn FrameModel>, label: &str) {
+fn audio_thread_per_block(block: usize, model: impl Into<Models>, label: &str) {
     let controls = Controls::default();
     let config = EngineConfig { sample_rate: RATE, channels: 2, max_block: block, pacing: Pacing::RealTime };
     let mut engine = Engine::new(config, model).expect("engine");
@@ -61,12 +62,12 @@ fn audio_thread_per_block(block: usize, model: Box<dyn FrameModel>, label: &str)
     );
 }
 
-fn whole_engine(model: Box<dyn FrameModel>, label: &str) {
+fn whole_engine(model: impl Into<Models>, provider: &str, label: &str) {
     let seconds = 60;
     let input: Vec<Vec<f32>> = (1..=2).map(|c| noise(RATE as usize * seconds, c)).collect();
     let settings = RenderSettings { controls: Controls::default(), blocks: BlockSizes::Fixed(512), pacing: Pacing::Offline };
     let cpu_before = cpu_time();
-    let (_, report) = render(&input, RATE, &settings, model, |_| {}).expect("render");
+    let (_, report) = render(&input, RATE, &settings, model, provider, |_| {}).expect("render");
     let cpu = cpu_time().zip(cpu_before).map(|(after, before)| (after - before).as_secs_f64());
     println!(
         "whole engine, {label}, 48 kHz stereo, {seconds} s: real-time factor {:.4} (wall), {} (CPU time of both threads / audio time); inference mean {:.4} ms, max {:.4} ms per frame; {} late frames",
@@ -83,9 +84,15 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    let default_pack = || {
+        let loaded = load_default(Provider::Cpu);
+        assert!(loaded.problem.is_none(), "the default pack must load: {:?}", loaded.problem);
+        loaded
+    };
     audio_thread_per_block(64, Box::new(IdentityModel::default()), "identity model");
-    audio_thread_per_block(64, default_model(), "default model");
+    audio_thread_per_block(64, default_pack().models, "default pack (int8 ONNX)");
     audio_thread_per_block(512, Box::new(IdentityModel::default()), "identity model");
-    whole_engine(Box::new(IdentityModel::default()), "identity model");
-    whole_engine(default_model(), "default model");
+    whole_engine(Box::new(IdentityModel::default()), "none", "identity model");
+    let loaded = default_pack();
+    whole_engine(loaded.models, loaded.provider, "default pack (int8 ONNX)");
 }

@@ -22,7 +22,7 @@ use restyle_dsp::window::WindowShape;
 use restyle_dsp::Complex32;
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use crate::model::{FrameModel, StyleWeights};
+use crate::model::{Models, StyleWeights};
 use crate::stats::{EngineStats, Spectrum, SPECTRUM_BANDS};
 use crate::worker::{FrameJob, Outcome, Shared, Worker};
 
@@ -128,12 +128,12 @@ struct RateConversion {
 }
 
 impl Engine {
-    pub fn new(config: EngineConfig, model: Box<dyn FrameModel>) -> Result<Self> {
-        Self::with_stats(config, model, Arc::default())
+    pub fn new(config: EngineConfig, models: impl Into<Models>) -> Result<Self> {
+        Self::with_stats(config, models, Arc::default())
     }
 
     /// An engine that publishes its figures into `stats` (the plugin keeps one for its editor).
-    pub fn with_stats(config: EngineConfig, model: Box<dyn FrameModel>, stats: Arc<EngineStats>) -> Result<Self> {
+    pub fn with_stats(config: EngineConfig, models: impl Into<Models>, stats: Arc<EngineStats>) -> Result<Self> {
         ensure!((1..=MAX_CHANNELS).contains(&config.channels), "{} channels: Restyle runs mono or stereo", config.channels);
         ensure!((8_000..=384_000).contains(&config.sample_rate), "sample rate {} Hz is not supported (8 kHz to 384 kHz)", config.sample_rate);
         ensure!(config.max_block > 0, "the maximum block size must be at least 1");
@@ -153,7 +153,7 @@ impl Engine {
         stats.latency_samples.store(latency as u32, Relaxed);
         stats.sample_rate.store(config.sample_rate, Relaxed);
         let reference_power = (stft.windows().analysis().iter().sum::<f32>() / 2.0).powi(2);
-        let frames = FramePipeline::new(model, channels, stft.bins(), delay, config.pacing, stats.clone(), reference_power)?;
+        let frames = FramePipeline::new(models.into(), channels, stft.bins(), delay, config.pacing, stats.clone(), reference_power)?;
         let smoother = |value: f32| {
             let s = Smoother::new(SmoothingStyle::Linear(RAMP_MS));
             s.reset(value);
@@ -375,7 +375,7 @@ struct FramePipeline {
 
 impl FramePipeline {
     fn new(
-        model: Box<dyn FrameModel>,
+        models: Models,
         channels: usize,
         bins: usize,
         delay: usize,
@@ -390,11 +390,11 @@ impl FramePipeline {
         let (requests, worker_requests) = RingBuffer::new(jobs);
         let (worker_results, results) = RingBuffer::new(jobs);
         let shared = Arc::new(Shared { stats: stats.clone(), shutdown: AtomicBool::new(false), oldest_useful: AtomicU64::new(0) });
-        let model_name = model.name().to_owned();
-        let styles = model.styles().to_vec();
+        let model_name = models.generator.name().to_owned();
+        let styles = models.generator.styles().to_vec();
         // A quarter of a hop: the thread notices new work well within the hops it has.
         let poll = Duration::from_secs_f64(HOP as f64 / MODEL_RATE as f64 / 4.0);
-        let worker = Worker::spawn(model, worker_requests, worker_results, shared.clone(), poll, bins)
+        let worker = Worker::spawn(models, worker_requests, worker_results, shared.clone(), poll, bins)
             .context("starting the inference thread")?;
         let mut style = StyleWeights::default();
         style[0] = 1.0;

@@ -9,16 +9,20 @@ use std::sync::{Arc, RwLock};
 use nice_plug::prelude::*;
 
 pub mod demo;
+pub mod editor;
 pub mod engine;
+pub mod loader;
 pub mod model;
+pub mod onnx;
+pub mod pack;
 pub mod params;
 pub mod render;
+pub mod runtime;
 pub mod stats;
 pub mod wav;
 mod worker;
 
 use engine::{Engine, EngineConfig, Pacing};
-use model::{FrameModel, ToneModel};
 use params::RestyleParams;
 use stats::{EngineStats, Status};
 
@@ -41,11 +45,6 @@ impl Default for Restyle {
             engine: None,
         }
     }
-}
-
-/// The model the plugin runs when nothing else is loaded.
-pub fn default_model() -> Box<dyn FrameModel> {
-    Box::new(ToneModel::new(engine::MODEL_RATE as f32, engine::N_FFT / 2 + 1))
 }
 
 impl Restyle {
@@ -78,12 +77,16 @@ impl Plugin for Restyle {
 
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
-    type Editor = ();
+    type Editor = editor::RestyleEditor;
     type SysExMessage = ();
     type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(self.params.clone(), self.stats.clone(), self.status.clone())
     }
 
     fn activate(
@@ -103,14 +106,18 @@ impl Plugin for Restyle {
         };
         // Drop the old engine (and its thread) before starting a new one.
         self.engine = None;
-        match Engine::with_stats(config, default_model(), self.stats.clone()) {
+        let loaded = loader::load_default(onnx::Provider::Auto);
+        if let Some(problem) = &loaded.problem {
+            nice_warn!("restyle: {problem}");
+        }
+        match Engine::with_stats(config, loaded.models, self.stats.clone()) {
             Ok(mut engine) => {
                 self.params.style_names.set(engine.styles());
                 self.set_status(Status {
                     model: engine.model_name().to_owned(),
-                    provider: "cpu".to_owned(),
+                    provider: loaded.provider.to_owned(),
                     styles: engine.styles().to_vec(),
-                    error: None,
+                    error: loaded.problem,
                 });
                 engine.jump_to(&self.params.controls(engine.styles().len()));
                 context.set_latency_samples(engine.latency() as u32);

@@ -7,16 +7,44 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use restyle::engine::{pipeline_delay, Controls, Engine, EngineConfig, Pacing, MODEL_RATE};
+use restyle::loader::{self, Loaded};
 use restyle::model::MAX_STYLES;
+use restyle::onnx::Provider;
 use restyle::params::style_weights;
 use restyle::render::{render, BlockSizes, RenderSettings};
-use restyle::{default_model, wav};
+use restyle::wav;
 
 #[derive(Parser)]
 #[command(name = "restyle", version, about = "Real-time neural music style transfer: the plugin's engine on the command line")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Which models to run, shared by every command.
+#[derive(clap::Args)]
+struct ModelChoice {
+    /// A model pack folder (manifest.json, generator.onnx, classifier.onnx); default: the pack
+    /// built into the binary.
+    #[arg(long)]
+    pack: Option<PathBuf>,
+    /// Where the models run: auto (a GPU if ONNX Runtime has one, else the CPU), cpu or gpu.
+    #[arg(long, default_value = "auto")]
+    provider: Provider,
+}
+
+impl ModelChoice {
+    /// The models, or a passthrough whose reason is printed on stderr.
+    fn load(&self) -> Loaded {
+        let loaded = match &self.pack {
+            Some(folder) => loader::load_dir(folder, self.provider),
+            None => loader::load_default(self.provider),
+        };
+        if let Some(problem) = &loaded.problem {
+            eprintln!("restyle: {problem}");
+        }
+        loaded
+    }
 }
 
 #[derive(Subcommand)]
@@ -49,6 +77,8 @@ enum Command {
         /// Print one JSON object with the figures instead of a summary.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        models: ModelChoice,
     },
     /// Describe the engine: model, styles, latency, execution provider.
     Info {
@@ -60,6 +90,8 @@ enum Command {
         /// Host block size to report the latency for.
         #[arg(long, default_value_t = 128)]
         block: usize,
+        #[command(flatten)]
+        models: ModelChoice,
     },
 }
 
@@ -75,7 +107,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Render { input, output, style, blend, mix, block, random_blocks, realtime, json } => {
+        Command::Render { input, output, style, blend, mix, block, random_blocks, realtime, json, models } => {
             if block == 0 || block > 65_536 {
                 bail!("--block must be between 1 and 65536 samples, not {block}");
             }
@@ -83,8 +115,8 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("--mix must be between 0 and 1, not {mix}");
             }
             let audio = wav::read(&input)?;
-            let model = default_model();
-            let styles = model.styles().to_vec();
+            let loaded = models.load();
+            let styles = loaded.models.generator.styles().to_vec();
             let controls = Controls { style: choose_style(&styles, style.as_deref(), &blend)?, mix, ..Controls::default() };
             let settings = RenderSettings {
                 controls,
@@ -93,7 +125,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let show_progress = !json && std::io::stderr().is_terminal() && audio.channels[0].len() > 30 * audio.sample_rate as usize;
             let mut last = -1i64;
-            let (rendered, report) = render(&audio.channels, audio.sample_rate, &settings, model, |done| {
+            let (rendered, report) = render(&audio.channels, audio.sample_rate, &settings, loaded.models, loaded.provider, |done| {
                 let percent = (done * 100.0) as i64;
                 if show_progress && percent != last {
                     last = percent;
@@ -124,14 +156,22 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Info { json, sample_rate, block } => {
+        Command::Info { json, sample_rate, block, models } => {
             let config = EngineConfig { sample_rate, channels: 2, max_block: block, pacing: Pacing::RealTime };
-            let engine = Engine::new(config, default_model()).context("starting the engine")?;
+            let loaded = models.load();
+            let (provider, problem) = (loaded.provider, loaded.problem.clone());
+            let runtime = match restyle::runtime::runtime() {
+                Ok(runtime) => runtime.describe(),
+                Err(error) => error.to_owned(),
+            };
+            let engine = Engine::new(config, loaded.models).context("starting the engine")?;
             let info = serde_json::json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "model": engine.model_name(),
                 "styles": engine.styles(),
-                "provider": "cpu",
+                "provider": provider,
+                "problem": problem,
+                "onnx_runtime": runtime,
                 "model_sample_rate": MODEL_RATE,
                 "sample_rate": sample_rate,
                 "block": block,
@@ -143,7 +183,11 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{info}");
             } else {
                 println!("Restyle {}", env!("CARGO_PKG_VERSION"));
-                println!("model: {} (provider: cpu)", engine.model_name());
+                println!("model: {} (provider: {provider})", engine.model_name());
+                println!("ONNX Runtime: {runtime}");
+                if let Some(problem) = problem {
+                    println!("note: {problem}");
+                }
                 println!("styles: {}", engine.styles().join(", "));
                 println!(
                     "latency at {sample_rate} Hz, blocks up to {block}: {} samples ({:.2} ms)",

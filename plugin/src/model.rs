@@ -39,6 +39,33 @@ pub trait FrameModel: Send {
     fn reset(&mut self) {}
 }
 
+/// Listens to the restyled output and says which style it sounds like (the editor's style meter).
+pub trait StyleMeter: Send {
+    /// Feeds one frame of output log-magnitudes (channels averaged). When a new estimate is
+    /// ready, writes one confidence per style into `confidences` and returns `true`.
+    fn push(&mut self, logmag: &[f32], confidences: &mut [f32]) -> Result<bool>;
+
+    fn reset(&mut self) {}
+}
+
+/// What the inference thread runs: the generator, and the style meter when the pack has one.
+pub struct Models {
+    pub generator: Box<dyn FrameModel>,
+    pub meter: Option<Box<dyn StyleMeter>>,
+}
+
+impl<M: FrameModel + 'static> From<Box<M>> for Models {
+    fn from(generator: Box<M>) -> Self {
+        Self { generator, meter: None }
+    }
+}
+
+impl From<Box<dyn FrameModel>> for Models {
+    fn from(generator: Box<dyn FrameModel>) -> Self {
+        Self { generator, meter: None }
+    }
+}
+
 /// Returns the input unchanged: the whole engine then reconstructs its input.
 pub struct IdentityModel {
     styles: Vec<String>,
@@ -47,6 +74,14 @@ pub struct IdentityModel {
 impl Default for IdentityModel {
     fn default() -> Self {
         Self { styles: vec!["Identity".to_owned()] }
+    }
+}
+
+impl IdentityModel {
+    /// An identity that keeps a pack's style names, so the controls still name them while the
+    /// pack cannot run.
+    pub fn with_styles(styles: Vec<String>) -> Self {
+        Self { styles }
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use nice_plug::prelude::*;
 
+use crate::editor::{self, EditorSizeState};
 use crate::engine::Controls;
 use crate::model::{StyleWeights, MAX_STYLES};
 
@@ -58,6 +59,16 @@ pub struct RestyleParams {
     pub bypass: BoolParam,
 
     pub style_names: Arc<StyleNames>,
+
+    /// The editor's size in logical pixels, kept in the plugin state so that a session reopens
+    /// with the editor as the user left it.
+    #[persist = "editor-state"]
+    pub editor_state: Arc<EditorSizeState>,
+
+    /// The model pack chosen in the editor: `None` for the embedded default, or the name of a
+    /// folder in the user's pack folder (see `editor::packs`).
+    #[persist = "pack"]
+    pub pack: Arc<RwLock<Option<String>>>,
 }
 
 #[derive(Params)]
@@ -102,6 +113,8 @@ impl Default for RestyleParams {
             output_gain: gain_param("Output Gain"),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             style_names,
+            editor_state: editor::default_size_state(),
+            pack: Arc::new(RwLock::new(None)),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::engine::{Controls, Engine, EngineConfig, Pacing};
-use crate::model::FrameModel;
+use crate::model::Models;
 use crate::stats::StatsSnapshot;
 
 /// How the simulated host splits the audio into blocks.
@@ -65,6 +65,8 @@ pub struct RenderReport {
     pub failed_frames: u64,
     pub provider: String,
     pub model: String,
+    /// The style meter's average verdict per style (empty without a meter).
+    pub style_confidence: std::collections::BTreeMap<String, f32>,
     /// Wall-clock time of the render.
     pub seconds: f64,
     /// Wall-clock time over audio time: below 1 is faster than real time.
@@ -78,13 +80,14 @@ pub fn render(
     input: &[Vec<f32>],
     sample_rate: u32,
     settings: &RenderSettings,
-    model: Box<dyn FrameModel>,
+    models: impl Into<Models>,
+    provider: &str,
     mut progress: impl FnMut(f64),
 ) -> Result<(Vec<Vec<f32>>, RenderReport)> {
     let channels = input.len();
     let frames = input.first().map_or(0, Vec::len);
     let config = EngineConfig { sample_rate, channels, max_block: settings.blocks.max(), pacing: settings.pacing };
-    let mut engine = Engine::new(config, model)?;
+    let mut engine = Engine::new(config, models)?;
     engine.jump_to(&settings.controls);
     let latency = engine.latency();
     let total = frames + latency;
@@ -120,8 +123,13 @@ pub fn render(
         frames,
         late_frames: stats.late_frames,
         failed_frames: stats.failed_frames,
-        provider: "cpu".to_owned(),
+        provider: provider.to_owned(),
         model: engine.model_name().to_owned(),
+        style_confidence: if engine.stats().style_estimates.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            Default::default()
+        } else {
+            engine.styles().iter().cloned().zip(engine.stats().mean_style_confidence()).collect()
+        },
         seconds,
         realtime_factor: seconds / (frames.max(1) as f64 / sample_rate as f64),
         stats,

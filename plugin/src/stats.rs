@@ -36,6 +36,9 @@ pub struct EngineStats {
     pub spectrum_out: Spectrum,
     /// How sure the pack's classifier is that the output is each style (0–1), for the style meter.
     pub style_confidence: [AtomicF32; MAX_STYLES],
+    /// Sums of the meter's verdicts and their count, for a render's average.
+    pub style_confidence_sum: [AtomicF32; MAX_STYLES],
+    pub style_estimates: AtomicU64,
     /// Frames the audio thread handed to the inference thread.
     pub frames_submitted: AtomicU64,
     /// Frames whose result was not back in time: they were played dry.
@@ -77,6 +80,21 @@ impl EngineStats {
         if ms > self.inference_ms_max.load(Relaxed) {
             self.inference_ms_max.store(ms, Relaxed);
         }
+    }
+
+    /// Publishes one verdict of the style meter; called by the inference thread only.
+    pub fn record_style_confidence(&self, confidences: &[f32; MAX_STYLES]) {
+        for ((now, sum), &c) in self.style_confidence.iter().zip(&self.style_confidence_sum).zip(confidences) {
+            now.store(c, Relaxed);
+            sum.store(sum.load(Relaxed) + c, Relaxed);
+        }
+        self.style_estimates.fetch_add(1, Relaxed);
+    }
+
+    /// The meter's average verdict per style since the engine started (zeros if it never ran).
+    pub fn mean_style_confidence(&self) -> [f32; MAX_STYLES] {
+        let n = self.style_estimates.load(Relaxed).max(1) as f32;
+        std::array::from_fn(|i| self.style_confidence_sum[i].load(Relaxed) / n)
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer};
 
-use crate::model::{FrameBatch, FrameModel, StyleWeights};
+use crate::model::{FrameBatch, FrameModel, Models, StyleMeter, StyleWeights, MAX_STYLES};
 use crate::stats::EngineStats;
 
 /// The largest per-bin gain a model may apply (+60 dB): a runaway model is limited, not obeyed.
@@ -74,15 +74,17 @@ pub struct Worker {
 
 impl Worker {
     pub fn spawn(
-        mut model: Box<dyn FrameModel>,
+        models: Models,
         mut requests: Consumer<FrameJob>,
         mut results: Producer<FrameJob>,
         shared: Arc<Shared>,
         poll: Duration,
         bins: usize,
     ) -> std::io::Result<Self> {
+        let Models { generator: mut model, mut meter } = models;
         let handle = thread::Builder::new().name("restyle-inference".into()).spawn(move || {
             let mut out = Vec::new();
+            let mut listener = MeterInput::default();
             let mut epoch = u64::MAX;
             // After a panic the model's state is unknown: it is not called again.
             let mut poisoned = false;
@@ -94,6 +96,9 @@ impl Worker {
                         if !poisoned {
                             poisoned = catch_unwind(AssertUnwindSafe(|| model.reset())).is_err();
                         }
+                        if let Some(meter) = meter.as_deref_mut() {
+                            meter.reset();
+                        }
                     }
                     job.outcome = if job.seq < shared.oldest_useful.load(Ordering::Acquire) {
                         Outcome::Skipped
@@ -104,8 +109,16 @@ impl Worker {
                         poisoned |= panicked;
                         outcome
                     };
-                    if job.outcome == Outcome::Failed {
-                        shared.stats.failed_frames.fetch_add(1, Ordering::Relaxed);
+                    match job.outcome {
+                        Outcome::Failed => {
+                            shared.stats.failed_frames.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Outcome::Done => {
+                            if let Some(meter) = meter.as_deref_mut() {
+                                listener.listen(meter, &out, job.channels, bins, &shared.stats, &mut report);
+                            }
+                        }
+                        Outcome::Pending | Outcome::Skipped => {}
                     }
                     // The ring holds every job in existence, so it is never full.
                     let _ = results.push(job);
@@ -153,6 +166,28 @@ fn infer(
                 *gain = g.clamp(0.0, MAX_GAIN);
             }
             (if finite { Outcome::Done } else { Outcome::Failed }, false)
+        }
+    }
+}
+
+/// Feeds the style meter the generator's output, channels averaged, and publishes its verdicts.
+#[derive(Default)]
+struct MeterInput {
+    mono: Vec<f32>,
+    confidences: [f32; MAX_STYLES],
+}
+
+impl MeterInput {
+    fn listen(&mut self, meter: &mut dyn StyleMeter, out: &[f32], channels: usize, bins: usize, stats: &EngineStats, report: &mut FailureReport) {
+        self.mono.clear();
+        self.mono.resize(bins, 0.0);
+        for channel in out.chunks_exact(bins).take(channels) {
+            self.mono.iter_mut().zip(channel).for_each(|(m, x)| *m += x / channels as f32);
+        }
+        match meter.push(&self.mono, &mut self.confidences) {
+            Ok(true) => stats.record_style_confidence(&self.confidences),
+            Ok(false) => {}
+            Err(error) => report.once(&format!("the style meter failed: {error:#}")),
         }
     }
 }

@@ -72,12 +72,36 @@ fn render_accepts_16_bit_mono_and_styles_by_name() {
     let input = scratch("in_mono16.wav");
     let output = scratch("out_mono16.wav");
     write_wav(&input, 48_000, &[noise(48_000, 3)], true);
-    let out = restyle(&["render", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--style", "warm", "--blend", "Bright=0.5,Hollow=0.25"]);
+    let out = restyle(&["render", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--style", "strings", "--blend", "Organ=0.5,Flute=0.25"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (spec, samples) = read_wav(&output);
     assert_eq!(spec.channels, 1);
     assert_eq!(samples.len(), 48_000);
     assert!(samples.iter().all(|s| s.is_finite()));
+}
+
+#[test]
+fn a_corrupt_pack_passes_audio_through_and_says_why() {
+    let pack = scratch("corrupt_pack");
+    std::fs::create_dir_all(&pack).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+    for file in ["manifest.json", "classifier.onnx"] {
+        std::fs::copy(fixture.join(file), pack.join(file)).unwrap();
+    }
+    std::fs::write(pack.join("generator.onnx"), b"not an ONNX model at all").unwrap();
+    let input = scratch("in_corrupt.wav");
+    let output = scratch("out_corrupt.wav");
+    let audio = noise(24_000, 8);
+    write_wav(&input, 48_000, &[audio.clone()], false);
+    let out = restyle(&["render", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--pack", pack.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["provider"], "none");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("passing audio through") && stderr.contains("generator"), "{stderr}");
+    let (_, samples) = read_wav(&output);
+    let err = samples.iter().zip(&audio).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(err < 1e-4, "passthrough is the input: error {err}");
 }
 
 #[test]
@@ -109,5 +133,8 @@ fn info_json_describes_latency_and_styles() {
     assert!(out.status.success());
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["latency_samples"], 383);
-    assert!(info["styles"].as_array().unwrap().len() >= 2);
+    assert_eq!(info["provider"], "cpu", "{info}");
+    assert!(info["problem"].is_null(), "the default pack loads: {info}");
+    let styles: Vec<&str> = info["styles"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(styles.contains(&"Strings") && styles.len() >= 6, "{styles:?}");
 }

@@ -10,13 +10,15 @@ use restyle::engine::{Controls, Pacing};
 use restyle::model::{IdentityModel, ToneModel};
 use restyle::render::BlockSizes;
 
-const SCHEDULES: [BlockSizes; 6] = [
+const SCHEDULES: [BlockSizes; 8] = [
     BlockSizes::Fixed(1),
     BlockSizes::Fixed(7),
     BlockSizes::Fixed(64),
     BlockSizes::Fixed(512),
     BlockSizes::Fixed(4096),
+    BlockSizes::Fixed(8192),
     BlockSizes::Random { max: 1500, seed: 42 },
+    BlockSizes::Random { max: 8192, seed: 7 },
 ];
 
 #[test]

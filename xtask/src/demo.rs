@@ -26,10 +26,11 @@ pub fn run(root: &Path) -> Result<()> {
     let out_dir = root.join("target").join("demo");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let clip = restyle::demo::clip()?;
-    let model = restyle::default_model();
-    let style = model.styles().first().cloned().unwrap_or_default();
+    let loaded = restyle::loader::load_default(restyle::onnx::Provider::Cpu);
+    anyhow::ensure!(loaded.problem.is_none(), "the default model pack did not load: {}", loaded.problem.unwrap_or_default());
+    let style = loaded.models.generator.styles().first().cloned().unwrap_or_default();
     let settings = RenderSettings { controls: Controls::default(), blocks: BlockSizes::Fixed(256), pacing: Pacing::Offline };
-    let (output, report) = render(&clip.channels, clip.sample_rate, &settings, model, |_| {})?;
+    let (output, report) = render(&clip.channels, clip.sample_rate, &settings, loaded.models, loaded.provider, |_| {})?;
 
     let input_path = out_dir.join("demo_in.wav");
     let output_path = out_dir.join("demo_out.wav");

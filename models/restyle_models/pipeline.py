@@ -1,0 +1,66 @@
+"""One command for the whole pipeline: render -> classifier -> train (ae, adv) -> export -> evaluate.
+
+`python -m restyle_models.pipeline` trains the default pack on 2 CPU cores (about an hour);
+`--smoke` runs a tiny render, a few training steps of both phases, the classifier, export and
+the pack check into a temporary folder: the test that the code path works, needing PyTorch but
+no time.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import classifier, evaluate, export, render, train
+from .render import MODELS_DIR
+
+
+def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_minutes: float,
+            smoke: bool, report: Path) -> None:
+    t0 = time.time()
+    d = ["--data-dir", str(data_dir)]
+    if smoke:
+        render.main(d + ["--pieces", "4", "--variants", "1", "--val", "1", "--test", "1", "--max-seconds", "5", "--jobs", "1"])
+        train.main(d + ["--runs-dir", str(runs_dir), "--phase", "ae", "--steps", "6", "--val-every", "3",
+                        "--enc", "64", "--hidden", "32", "--dec", "64", "--batch", "4", "--seq-len", "32"])
+        train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--steps", "4", "--val-every", "2",
+                        "--batch", "4", "--seq-len", "32"])
+        classifier.main(d + ["--epochs", "2"])
+        export.main(d + ["--pack", str(pack), "--name", "smoke", "--timing-calls", "50"])
+        evaluate.main(d + ["--pack", str(pack), "--frames", "200", "--items", "1", "--timing-calls", "50",
+                           "--report", str(pack / "REPORT.md")])
+    else:
+        render.main(d)
+        classifier.main(d)
+        train.main(d + ["--runs-dir", str(runs_dir), "--phase", "ae", "--minutes", str(ae_minutes)])
+        train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--minutes", str(adv_minutes)])
+        export.main(d + ["--pack", str(pack)])
+        evaluate.main(d + ["--pack", str(pack), "--report", str(report)])
+    res = subprocess.run([sys.executable, str(MODELS_DIR / "check_pack.py"), str(pack)])
+    if res.returncode != 0:
+        raise SystemExit(f"pipeline: check_pack failed for {pack}")
+    print(f"pipeline: done in {(time.time() - t0) / 60:.1f} min; pack at {pack}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny end-to-end run in a temporary folder")
+    ap.add_argument("--data-dir", type=Path, default=MODELS_DIR / "data")
+    ap.add_argument("--pack", type=Path, default=MODELS_DIR / "packs" / "default")
+    ap.add_argument("--ae-minutes", type=float, default=36.0)
+    ap.add_argument("--adv-minutes", type=float, default=14.0)
+    args = ap.parse_args(argv)
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="restyle-smoke-") as tmp:
+            t = Path(tmp)
+            run_all(t / "data", t / "pack", t / "runs", 0, 0, True, t / "REPORT.md")
+    else:
+        run_all(args.data_dir, args.pack, MODELS_DIR / "runs", args.ae_minutes, args.adv_minutes, False,
+                MODELS_DIR / "REPORT.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Step 2, train: the conditional streaming generator.
+
+Phase "ae": reconstruction only (log-magnitude L1 plus a multi-resolution spectral loss).
+Phase "adv": starts from the autoencoder checkpoint and fine-tunes against the spectrogram
+discriminator (least-squares GAN) while keeping the reconstruction losses.
+
+Runs on one CPU process by default (`python -m restyle_models.train`) and under `torchrun`
+(DDP: one process per GPU or CPU slot, gradients averaged by PyTorch's own engine); rank 0 logs
+to TensorBoard (`models/runs/`) and writes the checkpoints (`models/data/checkpoints/`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from .dataset import PairSampler, input_stats, load_split
+from .discriminator import SpectrogramDiscriminator
+from .model import Generator, GeneratorConfig, count_params
+from .render import DATA_DIR, MODELS_DIR
+
+LOSS_FLOOR = -9.0  # logmag below this (about -78 dB) is treated as silence by the losses
+LSD_FLOOR = -7.0  # floor for the dB distance reported during training (matches evaluate.py)
+MR_SCALES = [(2, 4), (4, 16), (16, 64)]  # (frames, bins) pooling of the multi-resolution loss
+
+
+def recon_loss(y: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """Log-magnitude L1 plus a multi-resolution spectral loss.
+
+    The model works on one STFT resolution (the contract's), so the "multi-resolution STFT" loss
+    is computed on magnitudes pooled over several time x frequency tiles: each scale compares
+    log-magnitudes (L1) and the spectral convergence `||T - Y||_F / ||T||_F`, the two terms of
+    the usual MR-STFT loss, at a coarser resolution."""
+    yc, tc = y.clamp(min=LOSS_FLOOR), t.clamp(min=LOSS_FLOOR)
+    l1 = (yc - tc).abs().mean()
+    ym, tm = torch.exp(yc)[:, None], torch.exp(tc)[:, None]
+    mr = y.new_zeros(())
+    for kt, kf in MR_SCALES:
+        yp = F.avg_pool2d(ym, (kt, kf), ceil_mode=True)
+        tp = F.avg_pool2d(tm, (kt, kf), ceil_mode=True)
+        mr = mr + (torch.log(yp + 1e-4) - torch.log(tp + 1e-4)).abs().mean()
+        mr = mr + torch.linalg.norm((tp - yp).flatten(1), dim=1).div(
+            torch.linalg.norm(tp.flatten(1), dim=1) + 1e-6).mean()
+    mr = mr / len(MR_SCALES)
+    return l1 + mr, {"l1": float(l1.detach()), "mrstft": float(mr.detach())}
+
+
+def lsd_db(y: torch.Tensor, t: torch.Tensor) -> float:
+    """Log-spectral distance in dB (RMS over bins, mean over frames) with a -61 dB floor."""
+    k = 20.0 / np.log(10.0)
+    d = (y.clamp(min=LSD_FLOOR) - t.clamp(min=LSD_FLOOR)) * k
+    return float(d.pow(2).mean(-1).sqrt().mean())
+
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); initializes the process group only under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        rank = dist.get_rank()
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local)
+            return rank, world, torch.device("cuda", local)
+        return rank, world, torch.device("cpu")
+    return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def should_stop(stop: bool, world: int, device: torch.device) -> bool:
+    """Rank 0's time budget decides for everyone, so all ranks run the same number of steps."""
+    if world == 1:
+        return stop
+    flag = torch.tensor([1.0 if stop else 0.0], device=device)
+    dist.broadcast(flag, 0)
+    return bool(flag.item() > 0)
+
+
+def unwrap(m: torch.nn.Module) -> torch.nn.Module:
+    return m.module if isinstance(m, DDP) else m
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--phase", choices=["ae", "adv"], default="ae")
+    ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    ap.add_argument("--runs-dir", type=Path, default=MODELS_DIR / "runs")
+    ap.add_argument("--steps", type=int, default=100_000, help="upper bound on steps")
+    ap.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget (rank 0 decides)")
+    ap.add_argument("--batch", type=int, default=16, help="per process")
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--adv-weight", type=float, default=0.1)
+    ap.add_argument("--enc", type=int, default=384)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--dec", type=int, default=384)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--val-every", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-items", type=int, default=None, help="limit items (smoke tests)")
+    args = ap.parse_args(argv)
+
+    torch.set_flush_denormal(True)  # denormals slowed GRU steps 30x (DESIGN.md)
+    torch.set_num_threads(args.threads)
+    rank, world, device = setup_distributed()
+    torch.manual_seed(args.seed + rank)
+    ckpt_dir = args.data_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+
+    train = load_split(args.data_dir, "train", args.max_items)
+    val = load_split(args.data_dir, "val", args.max_items)
+    if args.phase == "ae":
+        mean, std = input_stats(train)
+        cfg = GeneratorConfig(n_styles=train.n_styles, enc=args.enc, hidden=args.hidden, dec=args.dec)
+        gen = Generator(cfg, torch.from_numpy(mean), torch.from_numpy(std))
+        history: dict = {}
+    else:
+        src = ckpt_dir / "gen_ae.pt"
+        if not src.exists():
+            raise FileNotFoundError(f"{src} missing: run the 'ae' phase first")
+        ck = torch.load(src, map_location="cpu")
+        cfg = GeneratorConfig(**ck["config"])
+        gen = Generator(cfg)
+        gen.load_state_dict(ck["state_dict"])
+        history = ck["training"]
+    gen.to(device)
+    disc = SpectrogramDiscriminator(train.n_styles).to(device) if args.phase == "adv" else None
+    if world > 1:
+        gen = DDP(gen)
+        disc = DDP(disc) if disc is not None else None
+    opt_g = torch.optim.AdamW(gen.parameters(), lr=args.lr if args.phase == "ae" else args.lr * 0.25,
+                              betas=(0.8, 0.99) if args.phase == "adv" else (0.9, 0.999))
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr * 0.5, betas=(0.8, 0.99)) if disc else None
+    base_lr = opt_g.param_groups[0]["lr"]
+    sampler = PairSampler(train, args.seq_len, seed=args.seed * 1000 + rank)
+    vx, vy, vs, vt = PairSampler(val, 256, seed=12345).batch(48)
+    vx, vy, vs = vx.to(device), vy.to(device), vs.to(device)
+
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(args.runs_dir / f"gen_{args.phase}"))
+        print(f"train[{args.phase}]: {count_params(unwrap(gen))} params, {train.frames()} train frames "
+              f"x {train.n_styles} styles, world {world}, device {device}", flush=True)
+
+    norm = unwrap(gen)
+    t0 = time.time()
+    step = 0
+    best = {"val_lsd_db": float("inf")}
+    logs: dict[str, float] = {}
+    while step < args.steps:
+        stop = (time.time() - t0) / 60.0 > args.minutes if rank == 0 else False
+        if step % 10 == 0 and should_stop(stop, world, device):
+            break
+        x, y, s, t = sampler.batch(args.batch)
+        x, y, s, t = x.to(device), y.to(device), s.to(device), t.to(device)
+        out, _ = gen(x, s)
+        loss, logs = recon_loss(out, y)
+        if disc is not None:
+            def dnorm(z: torch.Tensor) -> torch.Tensor:
+                return (z.clamp(min=LOSS_FLOOR) - norm.in_mean) / norm.in_std
+            d_real = disc(dnorm(y), t)
+            d_fake = disc(dnorm(out.detach()), t)
+            loss_d = (d_real - 1).pow(2).mean() + d_fake.pow(2).mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            g_adv = (disc(dnorm(out), t) - 1).pow(2).mean()
+            loss = loss + args.adv_weight * g_adv
+            logs.update({"d": float(loss_d.detach()), "g_adv": float(g_adv.detach())})
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
+        opt_g.step()
+        # cosine decay over the wall-clock budget (the step count a budget allows is unknown)
+        frac = min(1.0, (time.time() - t0) / 60.0 / args.minutes)
+        for group in opt_g.param_groups:
+            group["lr"] = base_lr * max(0.05, 0.5 * (1.0 + np.cos(np.pi * frac)))
+        step += 1
+        if rank == 0 and step % 20 == 0:
+            for k, v in logs.items():
+                writer.add_scalar(f"train/{k}", v, step)
+        if rank == 0 and (step % args.val_every == 0):
+            with torch.no_grad():
+                vo, _ = norm(vx, vs)
+                vl, vlogs = recon_loss(vo, vy)
+                vlsd = lsd_db(vo, vy)
+            writer.add_scalar("val/loss", float(vl), step)
+            writer.add_scalar("val/lsd_db", vlsd, step)
+            el = time.time() - t0
+            print(f"train[{args.phase}] step {step} {el / 60:.1f} min: train {logs} val lsd {vlsd:.3f} dB "
+                  f"l1 {vlogs['l1']:.4f}", flush=True)
+            if vlsd < best["val_lsd_db"] or args.phase == "adv":
+                best = {"val_lsd_db": vlsd, "step": step}
+                save(ckpt_dir / f"gen_{args.phase}.pt", norm, train, history, args, step, el, world, vlsd)
+    if rank == 0:
+        el = time.time() - t0
+        with torch.no_grad():
+            vo, _ = norm(vx, vs)
+            vlsd = lsd_db(vo, vy)
+        if args.phase == "adv" or vlsd < best["val_lsd_db"]:
+            save(ckpt_dir / f"gen_{args.phase}.pt", norm, train, history, args, step, el, world, vlsd)
+        print(f"train[{args.phase}] done: {step} steps in {el / 60:.1f} min, final val lsd {vlsd:.3f} dB, "
+              f"best {best}", flush=True)
+        writer.close()
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namespace, step: int,
+         seconds: float, world: int, val_lsd: float) -> None:
+    """Checkpoint with everything export and the manifest need."""
+    info = dict(history)
+    info[args.phase] = {"steps": step, "minutes": round(seconds / 60.0, 2), "batch_per_process": args.batch,
+                        "seq_len": args.seq_len, "lr": args.lr, "processes": world, "threads": args.threads,
+                        "val_lsd_db": round(val_lsd, 4), "train_frames": train.frames(),
+                        **({"adv_weight": args.adv_weight} if args.phase == "adv" else {})}
+    torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,
+                "training": info}, path)
+
+
+if __name__ == "__main__":
+    main()
