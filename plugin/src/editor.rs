@@ -39,8 +39,9 @@ use knob::Knob;
 pub const DEFAULT_SIZE: EditorSize = EditorSize { width: 920, height: 600 };
 /// The smallest size at which everything still fits.
 pub const MIN_SIZE: EditorSize = EditorSize { width: 760, height: 500 };
-/// How often the editor repaints while open, for the meters and the spectrogram.
-const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+/// How often the editor repaints while open, for the meters and the spectrogram (30 per second:
+/// smooth enough, and light on a host that is busy with audio).
+const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 
 /// The editor's size in logical pixels, as kept in the plugin state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -410,7 +411,7 @@ impl EditorView {
         let shown = self.confidence.update(&bars, now).to_vec();
         let caption = if classifier { "Style meter · the output as the classifier hears it" } else { "Style weights · no classifier in this pack" };
         let meter_caption = painter.layout_job(theme::caption_job(caption, theme::TEXT_DIM));
-        painter.galley(Pos2::new(rect.left() + 14.0, knobs_bottom + 2.0), meter_caption, theme::TEXT_DIM);
+        painter.galley(Pos2::new(rect.left() + 14.0, content.bottom() - bars_h - 4.0), meter_caption, theme::TEXT_DIM);
 
         for (slot, name) in styles.iter().enumerate() {
             let x0 = left + slot as f32 * column_w;

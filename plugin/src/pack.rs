@@ -33,8 +33,6 @@ pub const DYNAMIC: i64 = -1;
 /// Everything that can be wrong with a pack, worded for the person who chose it.
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
-    #[error("no default model pack was built into this copy of Restyle (models/packs/default was missing at build time)")]
-    NoDefaultPack,
     #[error("pack '{pack}': cannot read {path}: {source}")]
     Read { pack: String, path: PathBuf, source: std::io::Error },
     #[error("pack '{pack}': {file} is {bytes} bytes; the limit is {MAX_FILE_BYTES} bytes, so this is not a Restyle model")]
@@ -164,7 +162,6 @@ impl Role {
 
 impl Pack {
     /// The default pack, built into the binary from `models/packs/default/`.
-    #[cfg(restyle_default_pack)]
     pub fn embedded() -> Result<Self, PackError> {
         macro_rules! pack_file {
             ($name:literal) => {
@@ -177,13 +174,6 @@ impl Pack {
             Cow::Borrowed(pack_file!("generator.onnx")),
             Cow::Borrowed(pack_file!("classifier.onnx")),
         )
-    }
-
-    /// The default pack, built into the binary from `models/packs/default/` (absent in this
-    /// build: the pack did not exist when it was compiled).
-    #[cfg(not(restyle_default_pack))]
-    pub fn embedded() -> Result<Self, PackError> {
-        Err(PackError::NoDefaultPack)
     }
 
     /// A pack from a folder with `manifest.json` and the files it names.

@@ -308,7 +308,6 @@ fn engine_runs_the_onnx_generator_end_to_end_without_late_frames() {
     );
 }
 
-#[cfg(restyle_default_pack)]
 #[test]
 fn engine_runs_the_default_pack_end_to_end_without_late_frames() {
     require_runtime();
@@ -318,7 +317,6 @@ fn engine_runs_the_default_pack_end_to_end_without_late_frames() {
 }
 
 /// The shipped pack, as built into the binary, against the fixture the pipeline exported with it.
-#[cfg(restyle_default_pack)]
 #[test]
 fn default_pack_matches_its_python_fixture() {
     require_runtime();

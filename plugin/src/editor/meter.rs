@@ -108,3 +108,30 @@ pub fn paint(painter: &Painter, rect: Rect, name: &str, peaks: [f32; 2], held_db
     let color = if loudest > 0.0 { theme::WARNING } else { theme::TEXT_DIM };
     painter.text(Pos2::new(bars.center().x, rect.bottom() - readout_h + 4.0), Align2::CENTER_TOP, readout, theme::value_font(), color);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_map_onto_the_scale() {
+        assert_eq!(gain_to_db(1.0), 0.0);
+        assert!((gain_to_db(0.5) + 6.02).abs() < 0.01);
+        assert_eq!(gain_to_db(0.0), FLOOR_DB - 1.0);
+        assert_eq!(gain_to_db(f32::NAN), FLOOR_DB - 1.0);
+        assert_eq!(db_to_fraction(FLOOR_DB), 0.0);
+        assert_eq!(db_to_fraction(CEILING_DB), 1.0);
+        assert_eq!(db_to_fraction(100.0), 1.0);
+    }
+
+    #[test]
+    fn a_peak_is_held_then_falls() {
+        let mut hold = PeakHold::default();
+        assert_eq!(hold.update([0.0, 0.0], 0.0)[0], FLOOR_DB - 1.0);
+        assert_eq!(hold.update([1.0, 0.0], 0.1)[0], 0.0);
+        // Quieter for a while: the peak stays...
+        assert_eq!(hold.update([0.1, 0.0], 1.0)[0], 0.0);
+        // ...until the hold time has passed.
+        assert!((hold.update([0.1, 0.0], 1.7)[0] + 20.0).abs() < 0.01);
+    }
+}

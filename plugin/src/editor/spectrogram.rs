@@ -182,3 +182,47 @@ impl Spectrograms {
         painter.rect_stroke(rect, 4.0, Stroke::new(1.0, theme::LINE), egui::StrokeKind::Inside);
         }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spectrum(db: f32) -> Spectrum {
+        let s = Spectrum::default();
+        s.0.iter().for_each(|band| band.store(db, std::sync::atomic::Ordering::Relaxed));
+        s
+    }
+
+    #[test]
+    fn the_history_keeps_real_time_and_interpolates_slow_frames() {
+        let mut s = Spectrograms::default();
+        assert_eq!(s.sample(0.0, &spectrum(-80.0), &spectrum(-80.0)), 1);
+        // Too early for the next column.
+        assert_eq!(s.sample(0.005, &spectrum(-20.0), &spectrum(-20.0)), 0);
+        // Four columns late: four columns, gliding from -80 to -20 dB.
+        assert_eq!(s.sample(4.0 / COLUMNS_PER_SECOND, &spectrum(-20.0), &spectrum(-20.0)), 4);
+        let glide: Vec<f32> = (0..4).rev().map(|age| s.input.newest(age).unwrap()[0]).collect();
+        assert_eq!(glide, vec![-65.0, -50.0, -35.0, -20.0]);
+        for k in 0..2 * HISTORY {
+            s.sample(1.0 + k as f64 / COLUMNS_PER_SECOND, &spectrum(-30.0), &spectrum(-30.0));
+        }
+        assert_eq!(s.output.len(), HISTORY);
+    }
+
+    #[test]
+    fn louder_is_brighter_and_the_newest_column_is_on_the_right() {
+        let brightness = |c: Color32| c.r() as u32 + c.g() as u32 + c.b() as u32;
+        let levels = [-120.0, FLOOR_DB, -60.0, -40.0, -20.0, CEILING_DB, 0.0];
+        for pair in levels.windows(2) {
+            assert!(brightness(colormap(pair[0])) <= brightness(colormap(pair[1])), "{pair:?}");
+        }
+        assert_eq!(colormap(f32::NAN), colormap(FLOOR_DB));
+
+        let mut s = Spectrograms::default();
+        s.sample(0.0, &spectrum(CEILING_DB), &spectrum(FLOOR_DB));
+        let image = s.image();
+        assert_eq!(image.size, [HISTORY, 2 * SPECTRUM_BANDS + 1]);
+        assert_eq!(image.pixels[HISTORY - 1], colormap(CEILING_DB), "input, top band, newest column");
+        assert_eq!(image.pixels[0], theme::PANEL, "no history yet on the left");
+    }
+}
