@@ -65,7 +65,7 @@ fn audio_thread_per_block(block: usize, model: impl Into<Models>, label: &str) {
 fn whole_engine(model: impl Into<Models>, provider: &str, label: &str) {
     let seconds = 60;
     let input: Vec<Vec<f32>> = (1..=2).map(|c| noise(RATE as usize * seconds, c)).collect();
-    let settings = RenderSettings { controls: Controls::default(), blocks: BlockSizes::Fixed(512), pacing: Pacing::Offline };
+    let settings = RenderSettings { controls: Controls::default(), blocks: BlockSizes::Fixed(512), pacing: Pacing::Offline, paced: false };
     let cpu_before = cpu_time();
     let (_, report) = render(&input, RATE, &settings, model, provider, |_| {}).expect("render");
     let cpu = cpu_time().zip(cpu_before).map(|(after, before)| (after - before).as_secs_f64());

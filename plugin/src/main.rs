@@ -74,6 +74,10 @@ enum Command {
         /// Never wait for the inference thread, like a live stream (late frames are played dry).
         #[arg(long)]
         realtime: bool,
+        /// Deliver the blocks on a real-time clock, like an audio interface (implies --realtime):
+        /// takes as long as the audio lasts and counts the late frames a performer would hear.
+        #[arg(long)]
+        paced: bool,
         /// Print one JSON object with the figures instead of a summary.
         #[arg(long)]
         json: bool,
@@ -107,7 +111,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Render { input, output, style, blend, mix, block, random_blocks, realtime, json, models } => {
+        Command::Render { input, output, style, blend, mix, block, random_blocks, realtime, paced, json, models } => {
             if block == 0 || block > 65_536 {
                 bail!("--block must be between 1 and 65536 samples, not {block}");
             }
@@ -121,7 +125,8 @@ fn run(cli: Cli) -> Result<()> {
             let settings = RenderSettings {
                 controls,
                 blocks: if random_blocks { BlockSizes::Random { max: block, seed: 0x5eed } } else { BlockSizes::Fixed(block) },
-                pacing: if realtime { Pacing::RealTime } else { Pacing::Offline },
+                pacing: if realtime || paced { Pacing::RealTime } else { Pacing::Offline },
+                paced,
             };
             let show_progress = !json && std::io::stderr().is_terminal() && audio.channels[0].len() > 30 * audio.sample_rate as usize;
             let mut last = -1i64;

@@ -49,6 +49,9 @@ pub struct RenderSettings {
     pub controls: Controls,
     pub blocks: BlockSizes,
     pub pacing: Pacing,
+    /// Deliver blocks on a real-time clock, as an audio interface would, instead of as fast as
+    /// possible: what a live performance sees (use with [`Pacing::RealTime`]).
+    pub paced: bool,
 }
 
 /// What a render did, as `restyle render --json` prints it.
@@ -104,6 +107,10 @@ pub fn render(
             break;
         }
         let end = (start + size).min(total);
+        if settings.paced {
+            let due = started + std::time::Duration::from_secs_f64(start as f64 / sample_rate as f64);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let mut block: Vec<&mut [f32]> = output.iter_mut().map(|c| &mut c[start..end]).collect();
         engine.process(&mut block, &settings.controls);
         start = end;

@@ -29,7 +29,7 @@ pub fn run(root: &Path) -> Result<()> {
     let loaded = restyle::loader::load_default(restyle::onnx::Provider::Cpu);
     anyhow::ensure!(loaded.problem.is_none(), "the default model pack did not load: {}", loaded.problem.unwrap_or_default());
     let style = loaded.models.generator.styles().first().cloned().unwrap_or_default();
-    let settings = RenderSettings { controls: Controls::default(), blocks: BlockSizes::Fixed(256), pacing: Pacing::Offline };
+    let settings = RenderSettings { controls: Controls::default(), blocks: BlockSizes::Fixed(256), pacing: Pacing::Offline, paced: false };
     let (output, report) = render(&clip.channels, clip.sample_rate, &settings, loaded.models, loaded.provider, |_| {})?;
 
     let input_path = out_dir.join("demo_in.wav");
