@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::engine::{HOP, MODEL_RATE, N_FFT};
 use crate::model::MAX_STYLES;
+use crate::onnx::FEATURES_PER_BAND;
 
 /// The manifest format this build reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -108,8 +109,8 @@ pub struct ClassifierEntry {
 }
 
 /// The classifier's feature recipe (models/restyle_models/signal.py `classifier_features`):
-/// per frame, `ln(mel(power) + eps)`; over the last `window_frames` frames, the mean log-mel
-/// followed by the mean absolute frame-to-frame change, `2 * n_mels` values.
+/// per frame, `ln(mel(power) + eps)` and the band peakiness; over the last `window_frames`
+/// frames, the mean log-mel, mean rise, mean fall and mean peakiness: `4 * n_mels` values.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FeatureRecipe {
     pub mel: MelRecipe,
@@ -345,9 +346,9 @@ impl Manifest {
         let f = recipe.dim as i64;
         check_interface(entry, &[("features", vec![DYNAMIC, f])], &[("probs", vec![DYNAMIC, self.styles.len() as i64])])?;
         let mel = &recipe.mel;
-        if mel.n_mels == 0 || recipe.dim != 2 * mel.n_mels {
+        if mel.n_mels == 0 || recipe.dim != FEATURES_PER_BAND * mel.n_mels {
             return Err(format!(
-                "features have {} values from {} mel bands; Restyle computes 2 per band (mean level and mean change)",
+                "features have {} values from {} mel bands; Restyle computes {FEATURES_PER_BAND} per band (mean level, rise, fall and peakiness)",
                 recipe.dim, mel.n_mels
             ));
         }

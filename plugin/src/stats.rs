@@ -47,6 +47,8 @@ pub struct EngineStats {
     pub failed_frames: AtomicU64,
     /// Input samples that were NaN or infinite and were replaced by silence.
     pub nonfinite_input: AtomicU64,
+    /// Whether the inference thread got real-time scheduling.
+    pub realtime_priority: std::sync::atomic::AtomicBool,
     /// Model calls made by the inference thread.
     pub inferences: AtomicU64,
     /// Time of one model call, in milliseconds: the last, a running mean and the worst.
@@ -58,6 +60,7 @@ pub struct EngineStats {
 /// A copy of the figures at one moment, for reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct StatsSnapshot {
+    pub realtime_priority: bool,
     pub frames_submitted: u64,
     pub late_frames: u64,
     pub failed_frames: u64,
@@ -99,6 +102,7 @@ impl EngineStats {
 
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
+            realtime_priority: self.realtime_priority.load(Relaxed),
             frames_submitted: self.frames_submitted.load(Relaxed),
             late_frames: self.late_frames.load(Relaxed),
             failed_frames: self.failed_frames.load(Relaxed),

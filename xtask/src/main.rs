@@ -56,7 +56,7 @@ fn main() -> Result<()> {
         "demo" => demo::run(&workspace_root()?),
         "bench" => {
             workspace_root()?;
-            cargo(&["bench", "-p", "restyle", "--bench", "engine"])
+            cargo(&["bench", "-p", "restyle", "--bench", "engine", "--bench", "inference"])
         }
         "test" => {
             let root = workspace_root()?;

@@ -1,10 +1,9 @@
-//! The Debian packages the full build and the tests need, installed when missing.
+//! The Debian packages the tests need, installed when missing.
 //!
-//! The plugin's editor links against X11 and OpenGL, its standalone build against ALSA and JACK,
-//! and the editor's screenshot test runs under Xvfb with Mesa. `cargo xtask demo` needs none of
-//! them (it builds the engine without the editor); `cargo xtask test` checks for them and, as
-//! root with `apt-get`, installs what is missing, so the README's test command works on a fresh
-//! machine.
+//! The plugin links against nothing but libc (the editor loads X11, EGL and OpenGL at run time),
+//! so building needs no packages; the editor's screenshot test runs it under Xvfb with Mesa, and
+//! the standalone build needs ALSA's headers. `cargo xtask test` checks for these and, as root with
+//! `apt-get`, installs what is missing, so the README's test command works on a fresh machine.
 
 use std::process::Command;
 
@@ -12,20 +11,16 @@ use anyhow::{bail, Context, Result};
 
 pub const PACKAGES: &[&str] = &[
     "pkg-config",
-    "libx11-dev",
-    "libx11-xcb-dev",
-    "libxcb1-dev",
-    "libxcb-icccm4-dev",
-    "libxcb-dri2-0-dev",
-    "libxcursor-dev",
-    "libxkbcommon-dev",
-    "libxkbcommon-x11-dev",
-    "libgl-dev",
-    "libgl1-mesa-dri",
     "libasound2-dev",
-    "libjack-jackd2-dev",
     "xvfb",
-    "xauth",
+    "libgl1-mesa-dri",
+    "libegl1",
+    "libegl-mesa0",
+    "libgl1",
+    "libx11-6",
+    "libx11-xcb1",
+    "libxcb1",
+    "libxkbcommon-x11-0",
 ];
 
 /// Packages of `PACKAGES` that dpkg does not list as installed.

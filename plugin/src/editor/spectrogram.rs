@@ -168,7 +168,7 @@ impl Spectrograms {
         for (row, name) in [(0.0, "Input"), (1.0, "Output")] {
             let top = plot.top() + row * (plot.height() - half);
             for (hz, label) in [(100.0, "100"), (1000.0, "1k"), (10_000.0, "10k")] {
-                let fraction = (hz / lo as f32).ln() / (hi / lo).ln();
+                let fraction = (hz / lo).ln() / (hi / lo).ln();
                 let y = top + half * (1.0 - fraction);
                 painter.line_segment([Pos2::new(plot.left(), y), Pos2::new(plot.right(), y)], Stroke::new(1.0, Color32::from_white_alpha(12)));
                 painter.text(Pos2::new(plot.left() - 6.0, y), Align2::RIGHT_CENTER, label, egui::FontId::monospace(9.0), theme::TEXT_FAINT);

@@ -25,6 +25,7 @@ pub struct StatusLine {
 pub fn provider_name(provider: &str) -> String {
     match provider.to_ascii_lowercase().as_str() {
         "" => "not running".to_owned(),
+        "none" => "passthrough".to_owned(),
         "cpu" => "CPU".to_owned(),
         "cuda" => "CUDA".to_owned(),
         "directml" | "dml" => "DirectML".to_owned(),

@@ -1,8 +1,10 @@
 //! The style classifier's input, computed from the generator's log-magnitude frames exactly as
 //! the training pipeline does (models/restyle_models/signal.py `classifier_features`, recipe in
-//! the manifest): per frame the log-mel `ln(mel(power) + eps)`; over the last `window_frames`
-//! frames the mean log-mel, then the mean absolute change from frame to frame. The first half
-//! says what the timbre is, the second how it moves (attack, vibrato), which an EQ cannot fake.
+//! the manifest): per frame the log-mel `ln(mel(power) + eps)` and each band's peakiness
+//! (log of arithmetic over geometric mean of its bin powers); over the last `window_frames`
+//! frames the mean log-mel, the mean rise and the mean fall from frame to frame, and the mean
+//! peakiness. The first block says what the spectral envelope is; the others how it moves
+//! (attack, decay, vibrato) and how harmonic each band is, which an EQ cannot fake.
 
 use restyle_dsp::mel::{MelFilterbank, MelNorm, MelScale};
 
@@ -12,6 +14,28 @@ use crate::pack::FeatureRecipe;
 /// The floor inside the generator's log-magnitude (docs/CONTRACT.md), removed before the mel.
 const LOGMAG_EPS: f64 = 1e-10;
 
+/// Mean log-mel, mean rise, mean fall, mean peakiness.
+pub const FEATURES_PER_BAND: usize = 4;
+
+/// `ln(Σ W p) - ln(Σ W) - Σ(W · 2 logmag) / Σ W` over band `band`'s weights `W`, with the bin
+/// powers `p = exp(2 logmag)` (the contract's floor included): the log of the arithmetic over the
+/// geometric mean, 0 for a flat band, large for a few strong harmonics.
+fn band_peakiness(filterbank: &MelFilterbank, band: usize, logmag: &[f32]) -> f32 {
+    let (start, weights) = filterbank.band(band);
+    let (mut power, mut total, mut log_power) = (0.0f64, 0.0f64, 0.0f64);
+    for (&w, &lm) in weights.iter().zip(&logmag[start..]) {
+        let (w, lm2) = (f64::from(w), 2.0 * f64::from(lm));
+        power += w * lm2.exp();
+        total += w;
+        log_power += w * lm2;
+    }
+    if total > 0.0 && power > 0.0 {
+        (power.ln() - total.ln() - log_power / total) as f32
+    } else {
+        0.0
+    }
+}
+
 /// Streaming feature extractor: push one frame per hop, read the features when the window is full.
 pub struct StyleFeatures {
     filterbank: MelFilterbank,
@@ -19,6 +43,8 @@ pub struct StyleFeatures {
     window: usize,
     /// The last `window` log-mel frames, a ring; `next` is the oldest.
     history: Vec<f32>,
+    /// The same frames' band peakiness, in the same ring order.
+    peakiness: Vec<f32>,
     next: usize,
     /// Frames pushed since the last reset, up to `window`.
     filled: usize,
@@ -38,6 +64,7 @@ impl StyleFeatures {
             eps: recipe.log.eps,
             window: recipe.window_frames,
             history: vec![0.0; recipe.window_frames * mel.n_mels],
+            peakiness: vec![0.0; recipe.window_frames * mel.n_mels],
             next: 0,
             filled: 0,
             power: vec![0.0; filterbank.n_bins()],
@@ -46,9 +73,9 @@ impl StyleFeatures {
         }
     }
 
-    /// The number of features, `2 * n_mels`.
+    /// The number of features, `4 * n_mels`.
     pub fn dim(&self) -> usize {
-        2 * self.filterbank.n_mels()
+        FEATURES_PER_BAND * self.filterbank.n_mels()
     }
 
     /// Adds one frame of log-magnitudes (`n_fft / 2 + 1` bins).
@@ -62,6 +89,9 @@ impl StyleFeatures {
         for (h, &m) in slot.iter_mut().zip(&self.mel) {
             *h = (m + self.eps).ln();
         }
+        for (band, peak) in self.peakiness[self.next * n..(self.next + 1) * n].iter_mut().enumerate() {
+            *peak = band_peakiness(&self.filterbank, band, logmag);
+        }
         self.next = (self.next + 1) % self.window;
         self.filled = (self.filled + 1).min(self.window);
     }
@@ -71,30 +101,35 @@ impl StyleFeatures {
     /// `dim()` long).
     pub fn features(&self, out: &mut [f32]) -> bool {
         let n = self.mel.len();
-        if self.filled < self.window || out.len() != 2 * n {
+        if self.filled < self.window || out.len() != FEATURES_PER_BAND * n {
             return false;
         }
-        let frame = |age: usize| {
-            let slot = (self.next + age) % self.window;
-            &self.history[slot * n..(slot + 1) * n]
-        };
+        let slot = |age: usize| (self.next + age) % self.window * n;
         for band in 0..n {
-            let mut level = 0.0f64;
-            let mut change = 0.0f64;
+            let (mut level, mut rise, mut fall, mut peak) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
             for age in 0..self.window {
-                level += f64::from(frame(age)[band]);
+                let now = f64::from(self.history[slot(age) + band]);
+                level += now;
+                peak += f64::from(self.peakiness[slot(age) + band]);
                 if age > 0 {
-                    change += f64::from((frame(age)[band] - frame(age - 1)[band]).abs());
+                    let change = now - f64::from(self.history[slot(age - 1) + band]);
+                    rise += change.max(0.0);
+                    fall += (-change).max(0.0);
                 }
             }
-            out[band] = (level / self.window as f64) as f32;
-            out[n + band] = (change / (self.window - 1) as f64) as f32;
+            let (frames, pairs) = (self.window as f64, (self.window - 1) as f64);
+            out[band] = (level / frames) as f32;
+            out[n + band] = (rise / pairs) as f32;
+            out[2 * n + band] = (fall / pairs) as f32;
+            out[3 * n + band] = (peak / frames) as f32;
         }
         true
     }
 
     /// Forgets the frames pushed so far.
     pub fn reset(&mut self) {
+        self.history.fill(0.0);
+        self.peakiness.fill(0.0);
         self.next = 0;
         self.filled = 0;
     }

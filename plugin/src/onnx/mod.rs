@@ -22,7 +22,7 @@ mod generator;
 mod meter;
 
 pub use classifier::OnnxClassifier;
-pub use features::StyleFeatures;
+pub use features::{StyleFeatures, FEATURES_PER_BAND};
 pub use generator::OnnxGenerator;
 pub use meter::PackStyleMeter;
 
