@@ -106,7 +106,9 @@ impl Plugin for Restyle {
         };
         // Drop the old engine (and its thread) before starting a new one.
         self.engine = None;
-        let loaded = loader::load_default(onnx::Provider::Auto);
+        let pack = self.params.pack.read().map(|p| p.clone()).unwrap_or_default();
+        let provider = self.params.provider.read().map(|p| *p).unwrap_or_default();
+        let loaded = loader::load_choice(pack.as_deref(), provider);
         if let Some(problem) = &loaded.problem {
             nice_warn!("restyle: {problem}");
         }

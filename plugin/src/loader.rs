@@ -1,7 +1,7 @@
 //! Turns a model pack into the models the engine runs, or into a passthrough with the reason in
 //! words: a missing ONNX Runtime library or a refused pack never stops the plugin.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::model::{IdentityModel, Models};
 use crate::onnx::{OnnxGenerator, PackStyleMeter, Provider};
@@ -14,6 +14,50 @@ pub struct Loaded {
     pub provider: &'static str,
     /// Why audio passes through, or a note on the provider (a GPU that fell back to the CPU).
     pub problem: Option<String>,
+}
+
+/// The user's pack folder, whether or not it exists yet.
+pub fn user_pack_dir() -> Option<PathBuf> {
+    pack_dir_from(std::env::var_os("XDG_DATA_HOME").map(PathBuf::from), std::env::var_os("HOME").map(PathBuf::from))
+}
+
+/// `$XDG_DATA_HOME/restyle/packs` when set (and absolute, as the XDG spec asks), else
+/// `$HOME/.local/share/restyle/packs`.
+pub fn pack_dir_from(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let data = xdg_data_home.filter(|p| p.is_absolute()).or_else(|| home.map(|h| h.join(".local/share")))?;
+    Some(data.join("restyle").join("packs"))
+}
+
+/// The pack saved in the plugin's state: `None` for the built-in one, else a folder name in the
+/// user's pack folder. A pack that cannot be used is refused with the reason and the built-in
+/// pack runs instead.
+pub fn load_choice(pack: Option<&str>, provider: Provider) -> Loaded {
+    load_choice_in(user_pack_dir().as_deref(), pack, provider)
+}
+
+/// [`load_choice`] with the user's pack folder given.
+pub fn load_choice_in(pack_dir: Option<&Path>, pack: Option<&str>, provider: Provider) -> Loaded {
+    let Some(name) = pack else { return load_default(provider) };
+    let chosen = match pack_dir {
+        Some(folder) => load_dir(&folder.join(name), provider),
+        None => Loaded {
+            models: Box::new(IdentityModel::default()).into(),
+            provider: "none",
+            problem: Some("no home folder to look for packs in".to_owned()),
+        },
+    };
+    match chosen.problem {
+        Some(problem) if chosen.provider == "none" => {
+            let mut fallback = load_default(provider);
+            let note = format!("pack '{name}' refused ({problem}); running the built-in pack");
+            fallback.problem = Some(match fallback.problem {
+                Some(also) => format!("{note}; {also}"),
+                None => note,
+            });
+            fallback
+        }
+        _ => chosen,
+    }
 }
 
 /// The pack built into the binary.

@@ -10,6 +10,7 @@ use nice_plug::prelude::*;
 use crate::editor::{self, EditorSizeState};
 use crate::engine::Controls;
 use crate::model::{StyleWeights, MAX_STYLES};
+use crate::onnx::Provider;
 
 /// The current pack's style names, for the parameters' display text. Written when a model is
 /// loaded, read by hosts and the editor; never touched by the audio thread.
@@ -69,6 +70,11 @@ pub struct RestyleParams {
     /// folder in the user's pack folder (see `editor::packs`).
     #[persist = "pack"]
     pub pack: Arc<RwLock<Option<String>>>,
+
+    /// Where the models run: auto (a GPU when ONNX Runtime has one), CPU or GPU. Takes effect
+    /// when the plugin is next activated.
+    #[persist = "provider"]
+    pub provider: Arc<RwLock<Provider>>,
 }
 
 #[derive(Params)]
@@ -115,6 +121,7 @@ impl Default for RestyleParams {
             style_names,
             editor_state: editor::default_size_state(),
             pack: Arc::new(RwLock::new(None)),
+            provider: Arc::default(),
         }
     }
 }

@@ -280,7 +280,8 @@ fn the_editor_size_is_kept_in_the_plugin_state() {
 
 #[test]
 fn the_pack_list_is_default_plus_the_folders_in_the_user_pack_folder() {
-    use editor::packs::{pack_dir_from, scan};
+    use editor::packs::scan;
+    use restyle::loader::pack_dir_from;
     use std::path::PathBuf;
     assert_eq!(pack_dir_from(Some("/x".into()), Some("/home/u".into())), Some(PathBuf::from("/x/restyle/packs")));
     assert_eq!(pack_dir_from(None, Some("/home/u".into())), Some(PathBuf::from("/home/u/.local/share/restyle/packs")));

@@ -325,3 +325,26 @@ fn default_pack_matches_its_python_fixture() {
     check_generator_parity(&pack, &fixture);
     check_classifier_parity(&pack, &fixture);
 }
+
+#[test]
+fn a_saved_pack_that_is_refused_falls_back_to_the_built_in_pack_and_says_why() {
+    require_runtime();
+    let packs = std::env::temp_dir().join(format!("restyle-user-packs-{}", std::process::id()));
+    let good = tiny_pack_with("user-good", &[]);
+    let bad = tiny_pack_with("user-bad", &[("generator.onnx", b"garbage".to_vec())]);
+    std::fs::create_dir_all(&packs).unwrap();
+    for (name, dir) in [("good", &good), ("bad", &bad)] {
+        let target = packs.join(name);
+        let _ = std::fs::remove_dir_all(&target);
+        std::fs::rename(dir, &target).unwrap();
+    }
+    let chosen = restyle::loader::load_choice_in(Some(&packs), Some("good"), Provider::Cpu);
+    assert!(chosen.problem.is_none(), "{:?}", chosen.problem);
+    assert_eq!(chosen.models.generator.name(), "tiny");
+
+    let refused = restyle::loader::load_choice_in(Some(&packs), Some("bad"), Provider::Cpu);
+    let problem = refused.problem.expect("the refusal is reported");
+    assert!(problem.contains("pack 'bad' refused") && problem.contains("built-in"), "{problem}");
+    assert_eq!(refused.provider, "cpu", "the built-in pack runs");
+    assert_eq!(refused.models.generator.name(), "default");
+}

@@ -2,6 +2,8 @@
 //! model folder, `$XDG_DATA_HOME/restyle/packs` or `~/.local/share/restyle/packs`.
 
 use std::path::{Path, PathBuf};
+
+use crate::loader::user_pack_dir;
 use std::time::{Duration, Instant};
 
 /// The name the selector shows for the pack built into the plugin.
@@ -9,18 +11,6 @@ pub const DEFAULT_PACK: &str = "Default";
 
 /// How often the folder is looked at again while the editor is open.
 const RESCAN: Duration = Duration::from_secs(3);
-
-/// The user's pack folder, whether or not it exists yet.
-pub fn user_pack_dir() -> Option<PathBuf> {
-    pack_dir_from(std::env::var_os("XDG_DATA_HOME").map(PathBuf::from), std::env::var_os("HOME").map(PathBuf::from))
-}
-
-/// `$XDG_DATA_HOME/restyle/packs` when set (and absolute, as the XDG spec asks), else
-/// `$HOME/.local/share/restyle/packs`.
-pub fn pack_dir_from(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
-    let data = xdg_data_home.filter(|p| p.is_absolute()).or_else(|| home.map(|h| h.join(".local/share")))?;
-    Some(data.join("restyle").join("packs"))
-}
 
 /// The names of the folders in `dir`, sorted; empty if it cannot be read.
 pub fn scan(dir: &Path) -> Vec<String> {

@@ -26,8 +26,9 @@ pub use features::{StyleFeatures, FEATURES_PER_BAND};
 pub use generator::OnnxGenerator;
 pub use meter::PackStyleMeter;
 
-/// Where the models should run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Where the models should run (saved in the plugin state by its label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Provider {
     /// The GPU if ONNX Runtime has a working GPU provider (CUDA, then DirectML), else the CPU.
     #[default]
