@@ -114,7 +114,7 @@ def accuracy(model: StyleClassifier, x: np.ndarray, y: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-items", type=int, default=None)
     args = ap.parse_args(argv)

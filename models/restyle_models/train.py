@@ -220,7 +220,7 @@ def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namesp
     """Checkpoint with everything export and the manifest need."""
     info = dict(history)
     info[args.phase] = {"steps": step, "minutes": round(seconds / 60.0, 2), "batch_per_process": args.batch,
-                        "seq_len": args.seq_len, "lr": args.lr, "processes": world, "threads": args.threads,
+                        "seq_len": args.seq_len, "lr": args.lr if args.phase == "ae" else args.lr * 0.25, "processes": world, "threads": args.threads,
                         "val_lsd_db": round(val_lsd, 4), "train_frames": train.frames(),
                         **({"adv_weight": args.adv_weight} if args.phase == "adv" else {})}
     torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,

@@ -10,6 +10,7 @@
 mod bundle;
 mod demo;
 mod ort_lib;
+mod pack_check;
 mod system;
 
 use anyhow::{Context, Result};
@@ -65,6 +66,7 @@ fn main() -> Result<()> {
             let bundle_args = ["bundle", "restyle", "--release"].map(String::from);
             nice_plug_xtask::main_with_args(COMMAND_NAME, bundle_args.iter().cloned())?;
             bundle::copy_runtime_into_bundles(&root, &bundle_args[1..], &library)?;
+            pack_check::check(&root)?;
             cargo(&["test", "--workspace"])
         }
         "help" | "-h" | "--help" => {
