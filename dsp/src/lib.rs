@@ -7,6 +7,7 @@ pub mod stft;
 pub mod window;
 pub mod mel;
 pub mod mfcc;
+pub mod noise;
 pub mod resample;
 
 pub use realfft::num_complex::Complex32;

@@ -171,18 +171,7 @@ impl Stft {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2654435761).max(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                state as f32 / u32::MAX as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::noise::white_noise as noise;
 
     /// Runs `input` through an identity STFT in blocks of `sizes` (cycled) and checks the output
     /// is the input delayed by the latency.

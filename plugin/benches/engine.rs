@@ -6,21 +6,11 @@ use std::time::{Duration, Instant};
 use restyle::engine::{Controls, Engine, EngineConfig, Pacing};
 use restyle::model::{IdentityModel, Models};
 use restyle::render::{render, BlockSizes, RenderSettings};
+use restyle_dsp::noise::white_noise as noise;
 use restyle::loader::load_default;
 use restyle::onnx::Provider;
 
 const RATE: u32 = 48_000;
-
-fn noise(len: usize, mut state: u64) -> Vec<f32> {
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
-}
 
 /// CPU time (user + system) this process has used, from /proc (Linux).
 fn cpu_time() -> Option<Duration> {

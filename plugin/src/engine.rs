@@ -179,10 +179,6 @@ impl Engine {
         })
     }
 
-    pub fn config(&self) -> &EngineConfig {
-        &self.config
-    }
-
     /// Input-to-output delay in host samples, fixed for the engine's life.
     pub fn latency(&self) -> usize {
         self.latency

@@ -16,6 +16,7 @@ pub mod model;
 pub mod onnx;
 pub mod pack;
 pub mod params;
+pub mod priority;
 pub mod render;
 pub mod runtime;
 pub mod stats;

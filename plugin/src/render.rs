@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
+use restyle_dsp::noise::Xorshift;
 
 use crate::engine::{Controls, Engine, EngineConfig, Pacing};
 use crate::model::Models;
@@ -28,18 +29,13 @@ impl BlockSizes {
     /// An endless iterator of block sizes.
     pub fn iter(&self) -> impl Iterator<Item = usize> {
         let schedule = *self;
-        let mut state = match schedule {
-            BlockSizes::Random { seed, .. } => seed | 1,
-            BlockSizes::Fixed(_) => 1,
-        };
+        let mut source = Xorshift::new(match schedule {
+            BlockSizes::Random { seed, .. } => seed,
+            BlockSizes::Fixed(_) => 0,
+        });
         std::iter::repeat_with(move || match schedule {
             BlockSizes::Fixed(n) => n.max(1),
-            BlockSizes::Random { max, .. } => {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % max.max(1) as u64) as usize + 1
-            }
+            BlockSizes::Random { max, .. } => (source.next_u64() % max.max(1) as u64) as usize + 1,
         })
     }
 }
@@ -100,6 +96,9 @@ pub fn render(
         v
     }).collect();
 
+    if settings.paced {
+        crate::priority::promote(crate::priority::SIMULATED_AUDIO);
+    }
     let started = Instant::now();
     let mut start = 0;
     for size in settings.blocks.iter() {

@@ -51,8 +51,7 @@ pub struct EngineStats {
     pub realtime_priority: std::sync::atomic::AtomicBool,
     /// Model calls made by the inference thread.
     pub inferences: AtomicU64,
-    /// Time of one model call, in milliseconds: the last, a running mean and the worst.
-    pub inference_ms_last: AtomicF32,
+    /// Time of one model call, in milliseconds: a running mean and the worst.
     pub inference_ms_mean: AtomicF32,
     pub inference_ms_max: AtomicF32,
 }
@@ -79,7 +78,6 @@ impl EngineStats {
         // figure follows the machine's load without being noisy.
         let weight = 1.0 / (n.min(1000) as f32);
         self.inference_ms_mean.store(mean + (ms - mean) * weight, Relaxed);
-        self.inference_ms_last.store(ms, Relaxed);
         if ms > self.inference_ms_max.load(Relaxed) {
             self.inference_ms_max.store(ms, Relaxed);
         }

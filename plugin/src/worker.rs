@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rtrb::{Consumer, Producer};
 
 use crate::model::{FrameBatch, FrameModel, Models, StyleMeter, StyleWeights, MAX_STYLES};
+use crate::priority;
 use crate::stats::EngineStats;
 
 /// The largest per-bin gain a model may apply (+60 dB): a runaway model is limited, not obeyed.
@@ -83,7 +84,7 @@ impl Worker {
     ) -> std::io::Result<Self> {
         let Models { generator: mut model, mut meter } = models;
         let handle = thread::Builder::new().name("restyle-inference".into()).spawn(move || {
-            shared.stats.realtime_priority.store(promote_to_realtime(), Ordering::Relaxed);
+            shared.stats.realtime_priority.store(priority::promote(priority::INFERENCE), Ordering::Relaxed);
             let mut out = Vec::new();
             let mut listener = MeterInput::default();
             let mut epoch = u64::MAX;
@@ -131,28 +132,6 @@ impl Worker {
             }
         })?;
         Ok(Self { handle })
-    }
-}
-
-/// The inference thread's real-time priority: below the host's audio threads (which JACK and
-/// most DAWs run at 40 to 90), above everything that is not real time.
-#[cfg(target_os = "linux")]
-const REALTIME_PRIORITY: libc::c_int = 10;
-
-/// Asks for real-time scheduling for this thread, so a busy machine does not make frames late:
-/// the audio thread's deadline is this thread's deadline too. Returns whether it was granted
-/// (hosts and desktops usually allow it through rtkit or `ulimit -r`; when not, the thread
-/// stays at normal priority and the late-frame counter tells).
-fn promote_to_realtime() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: REALTIME_PRIORITY };
-        // SAFETY: `pthread_self` is this live thread and `param` outlives the call.
-        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        false
     }
 }
 

@@ -182,15 +182,8 @@ fn tiny_pack_with(test: &str, replace: &[(&str, Vec<u8>)]) -> PathBuf {
 #[test]
 fn a_corrupt_model_file_is_a_clear_error_not_a_panic() {
     require_runtime();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let garbage: Vec<u8> = (0..4096)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let mut source = restyle_dsp::noise::Xorshift::new(0x2545_f491);
+    let garbage: Vec<u8> = (0..4096).map(|_| source.next_u64() as u8).collect();
     let dir = tiny_pack_with("corrupt", &[("generator.onnx", garbage)]);
     let pack = Pack::from_dir(&dir).expect("the manifest itself is fine");
     let error = OnnxGenerator::new(&pack, Provider::Auto).err().expect("a corrupt model is refused");
@@ -267,19 +260,7 @@ fn run_engine_on_noise(generator: OnnxGenerator) -> StatsSnapshot {
     let controls = Controls::default();
     engine.jump_to(&controls);
     let len = 48_000;
-    let mut channels: Vec<Vec<f32>> = (0..2u64)
-        .map(|c| {
-            let mut state = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(c + 3) | 1;
-            (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect()
-        })
-        .collect();
+    let mut channels: Vec<Vec<f32>> = (0..2u64).map(|c| restyle_dsp::noise::white_noise(len, c + 3)).collect();
     for start in (0..len).step_by(512) {
         let end = (start + 512).min(len);
         let mut block: Vec<&mut [f32]> = channels.iter_mut().map(|c| &mut c[start..end]).collect();

@@ -97,8 +97,8 @@ impl OnnxGenerator {
         Ok(())
     }
 
-    /// The state carried into the next call, `[channels, ...]` flattened (for tests and
-    /// diagnostics).
+    /// The state carried into the next call, `[channels, ...]` flattened (the parity tests
+    /// compare it with the pipeline's).
     pub fn state(&self) -> &[f32] {
         &self.state
     }

@@ -8,18 +8,7 @@ use restyle::engine::{Controls, Engine, EngineConfig, Pacing};
 use restyle::model::{FrameBatch, FrameModel, IdentityModel};
 use restyle::render::BlockSizes;
 
-/// Repeatable white noise in [-0.5, 0.5).
-pub fn noise(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
-}
+pub use restyle_dsp::noise::white_noise as noise;
 
 /// Streams `input` through `engine` in blocks from `blocks`, returning the raw output (latency
 /// not removed).
