@@ -7,12 +7,16 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use restyle::engine::{Controls, Pacing};
+use restyle::model::MAX_STYLES;
+use restyle::params::style_weights;
 use restyle::render::{render, BlockSizes, RenderSettings};
 use restyle::wav::{self, Audio};
 use restyle_dsp::features::log_magnitude;
 use restyle_dsp::stft::Stft;
 use restyle_dsp::window::WindowShape;
 
+/// The style the demo restyles the piano clip toward.
+const DEMO_STYLE: &str = "Strings";
 /// Spectrogram analysis: 2048-point frames (23 Hz bins at 48 kHz), a column every 512 samples.
 const SPECTROGRAM_FFT: usize = 2048;
 const SPECTROGRAM_HOP: usize = 512;
@@ -28,8 +32,12 @@ pub fn run(root: &Path) -> Result<()> {
     let clip = restyle::demo::clip()?;
     let loaded = restyle::loader::load_default(restyle::onnx::Provider::Cpu);
     anyhow::ensure!(loaded.problem.is_none(), "the default model pack did not load: {}", loaded.problem.unwrap_or_default());
-    let style = loaded.models.generator.styles().first().cloned().unwrap_or_default();
-    let settings = RenderSettings { controls: Controls::default(), blocks: BlockSizes::Fixed(256), pacing: Pacing::Offline, paced: false };
+    // The clip is piano, so it goes toward the style the default pack renders best.
+    let styles = loaded.models.generator.styles().to_vec();
+    let slot = styles.iter().position(|s| s == DEMO_STYLE).unwrap_or(0);
+    let style = styles.get(slot).cloned().unwrap_or_default();
+    let controls = Controls { style: style_weights(slot, &[0.0; MAX_STYLES], styles.len()), ..Controls::default() };
+    let settings = RenderSettings { controls, blocks: BlockSizes::Fixed(256), pacing: Pacing::Offline, paced: false };
     let (output, report) = render(&clip.channels, clip.sample_rate, &settings, loaded.models, loaded.provider, |_| {})?;
 
     let input_path = out_dir.join("demo_in.wav");
