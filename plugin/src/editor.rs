@@ -39,6 +39,8 @@ use knob::Knob;
 pub const DEFAULT_SIZE: EditorSize = EditorSize { width: 920, height: 600 };
 /// The smallest size at which everything still fits.
 pub const MIN_SIZE: EditorSize = EditorSize { width: 760, height: 500 };
+/// The largest size a saved state may ask for: an 8K screen.
+pub const MAX_SIZE: EditorSize = EditorSize { width: 7680, height: 4320 };
 /// How often the editor repaints while open, for the meters and the spectrogram (30 per second:
 /// smooth enough, and light on a host that is busy with audio).
 const FRAME_INTERVAL: Duration = Duration::from_millis(33);

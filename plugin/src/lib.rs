@@ -19,6 +19,7 @@ pub mod params;
 pub mod priority;
 pub mod render;
 pub mod runtime;
+pub mod state;
 pub mod stats;
 pub mod wav;
 mod worker;
@@ -81,6 +82,12 @@ impl Plugin for Restyle {
     type Editor = editor::RestyleEditor;
     type SysExMessage = ();
     type BackgroundTask = ();
+
+    fn filter_state(state: &mut PluginState) {
+        for problem in state::sanitize(state) {
+            nice_warn!("restyle: saved state repaired: {problem}");
+        }
+    }
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()

@@ -39,6 +39,11 @@ pub fn load_choice(pack: Option<&str>, provider: Provider) -> Loaded {
 pub fn load_choice_in(pack_dir: Option<&Path>, pack: Option<&str>, provider: Provider) -> Loaded {
     let Some(name) = pack else { return load_default(provider) };
     let chosen = match pack_dir {
+        _ if !is_pack_name(name) => Loaded {
+            models: Box::new(IdentityModel::default()).into(),
+            provider: "none",
+            problem: Some("not a folder name in the pack folder".to_owned()),
+        },
         Some(folder) => load_dir(&folder.join(name), provider),
         None => Loaded {
             models: Box::new(IdentityModel::default()).into(),
@@ -58,6 +63,14 @@ pub fn load_choice_in(pack_dir: Option<&Path>, pack: Option<&str>, provider: Pro
         }
         _ => chosen,
     }
+}
+
+/// Whether `name` names a folder directly inside the pack folder: one plain path component, so
+/// that a name from a saved state can never reach outside it.
+pub fn is_pack_name(name: &str) -> bool {
+    let mut components = Path::new(name).components();
+    matches!((components.next(), components.next()), (Some(std::path::Component::Normal(_)), None))
+        && !name.contains(['/', '\\', '\0'])
 }
 
 /// The pack built into the binary.
