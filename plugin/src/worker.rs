@@ -93,6 +93,11 @@ impl Worker {
             let mut report = FailureReport::default();
             loop {
                 while let Ok(mut job) = requests.pop() {
+                    // Checked per job, not per batch: with a slow model, a queue of frames
+                    // nobody will hear must not hold up the host's deactivate.
+                    if shared.shutdown.load(Ordering::Acquire) {
+                        return;
+                    }
                     if job.epoch != epoch {
                         epoch = job.epoch;
                         if !poisoned {

@@ -135,6 +135,29 @@ fn a_slow_model_gives_late_frames_and_never_blocks_the_audio_thread() {
     }
 }
 
+/// Dropping the engine (the host deactivating or destroying the plugin) while the inference
+/// thread is inside a slow model call returns within one call, and one stuck for longer than the
+/// shutdown wait is left behind rather than hanging the host.
+#[test]
+fn dropping_the_engine_while_the_model_is_busy_returns_in_bounded_time() {
+    let controls = Controls::default();
+    for (delay, bound) in [(Duration::from_millis(300), Duration::from_millis(700)), (Duration::from_secs(10), Duration::from_millis(2600))] {
+        let model = Box::new(SlowModel { delay, inner: IdentityModel::default() });
+        let mut engine = engine(48_000, 2, 128, Pacing::RealTime, model, &controls);
+        let mut block = vec![vec![0.1f32; 128]; 2];
+        // Several frames queue behind the one the model is busy with.
+        for _ in 0..8 {
+            let mut channels: Vec<&mut [f32]> = block.iter_mut().map(|c| c.as_mut_slice()).collect();
+            engine.process(&mut channels, &controls);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        drop(engine);
+        let took = started.elapsed();
+        assert!(took < bound, "dropping the engine took {took:?} with a model taking {delay:?} per frame");
+    }
+}
+
 #[test]
 fn non_finite_input_is_silenced_and_counted() {
     let controls = Controls::default();
