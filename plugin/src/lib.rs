@@ -19,6 +19,7 @@ pub mod params;
 pub mod priority;
 pub mod render;
 pub mod runtime;
+pub mod soak;
 pub mod state;
 pub mod stats;
 pub mod wav;

@@ -3,8 +3,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
 use restyle::engine::{pipeline_delay, Controls, Engine, EngineConfig, Pacing, MODEL_RATE};
 use restyle::loader::{self, Loaded};
@@ -12,6 +13,7 @@ use restyle::model::MAX_STYLES;
 use restyle::onnx::Provider;
 use restyle::params::style_weights;
 use restyle::render::{render, BlockSizes, RenderSettings};
+use restyle::soak::{soak, SoakSettings};
 use restyle::wav;
 
 #[derive(Parser)]
@@ -78,6 +80,26 @@ enum Command {
         /// takes as long as the audio lasts and counts the late frames a performer would hear.
         #[arg(long)]
         paced: bool,
+        /// Print one JSON object with the figures instead of a summary.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        models: ModelChoice,
+    },
+    /// Run the engine for a long time (an hour of audio by default) with parameters changing all
+    /// the while, and report memory, late frames and output health: a soak test.
+    Soak {
+        /// Audio to push through, in minutes.
+        #[arg(long, default_value_t = 60.0)]
+        minutes: f64,
+        /// Deliver blocks this many times faster than real time. Only 1 (a live session, an
+        /// hour for an hour) counts late frames faithfully: the inference thread polls on the
+        /// real-time clock. Faster runs still check memory and output.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Host block size, in samples.
+        #[arg(long, default_value_t = 128)]
+        block: usize,
         /// Print one JSON object with the figures instead of a summary.
         #[arg(long)]
         json: bool,
@@ -161,6 +183,62 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Soak { minutes, speed, block, json, models } => {
+            if block == 0 || block > 65_536 {
+                bail!("--block must be between 1 and 65536 samples, not {block}");
+            }
+            if !(minutes > 0.0 && speed > 0.0) {
+                bail!("--minutes and --speed must be above 0");
+            }
+            let settings = SoakSettings {
+                sample_rate: MODEL_RATE,
+                channels: 2,
+                block,
+                seconds: minutes * 60.0,
+                speed,
+                change_every: Duration::from_millis(250),
+                reset_every: Duration::from_secs(300),
+            };
+            let clip = restyle::demo::clip()?;
+            let loaded = models.load();
+            let report = soak(&settings, loaded.models, &clip.channels[0], Duration::from_secs(300), |point| {
+                if !json {
+                    eprintln!(
+                        "{:>6.1} min of audio: resident {}, {} late frame(s), {} failed",
+                        point.audio_seconds / 60.0,
+                        mib(point.resident_mib),
+                        point.late_frames,
+                        point.failed_frames
+                    );
+                }
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "{:.1} min of audio in {:.1} min ({}x real time, {}-sample blocks, provider {}): \
+                     resident memory {} after the first minute, {} at the end; {} late of {} frames, {} failed; \
+                     {} parameter changes, {} resets; {} non-finite output samples, output peak {:.2}; slowest block {:.0} us",
+                    report.audio_seconds / 60.0,
+                    report.wall_seconds / 60.0,
+                    report.speed,
+                    report.block,
+                    loaded.provider,
+                    mib(report.resident_mib_start),
+                    mib(report.resident_mib_end),
+                    report.stats.late_frames,
+                    report.stats.frames_submitted,
+                    report.stats.failed_frames,
+                    report.parameter_changes,
+                    report.resets,
+                    report.nonfinite_output,
+                    report.output_peak,
+                    report.slowest_block_us,
+                );
+            }
+            ensure!(report.nonfinite_output == 0, "the engine produced {} non-finite output samples", report.nonfinite_output);
+            Ok(())
+        }
         Command::Info { json, sample_rate, block, models } => {
             let config = EngineConfig { sample_rate, channels: 2, max_block: block, pacing: Pacing::RealTime };
             let loaded = models.load();
@@ -203,6 +281,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn mib(value: Option<f64>) -> String {
+    value.map_or_else(|| "unknown".to_owned(), |v| format!("{v:.1} MiB"))
 }
 
 /// The style weights for `--style` and `--blend`, by style name (case-insensitive).
