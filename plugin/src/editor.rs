@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::MAX_STYLES;
 use crate::params::RestyleParams;
+use crate::switch::PackRequest;
 use crate::stats::{EngineStats, Status};
 
 pub mod knob;
@@ -60,18 +61,28 @@ pub fn default_size_state() -> Arc<EditorSizeState> {
     Arc::new(AtomicCell::new(DEFAULT_SIZE))
 }
 
+/// Asks the plugin to switch packs; the switch happens on a background thread (see
+/// [`crate::switch`]).
+pub type PackChooser = Arc<dyn Fn(PackRequest) + Send + Sync>;
+
 /// What the editor reads: the parameters, the engine's live figures and its status in words.
 #[derive(Clone)]
 pub struct Shared {
     pub params: Arc<RestyleParams>,
     pub stats: Arc<EngineStats>,
     pub status: Arc<RwLock<Status>>,
+    pub choose_pack: PackChooser,
 }
 
 /// The editor for [`crate::Restyle`]; `None` never happens but keeps the signature of
 /// `Plugin::editor`.
-pub fn create(params: Arc<RestyleParams>, stats: Arc<EngineStats>, status: Arc<RwLock<Status>>) -> Option<RestyleEditor> {
-    Some(RestyleEditor { shared: Shared { params, stats, status }, open: Mutex::new(None) })
+pub fn create(
+    params: Arc<RestyleParams>,
+    stats: Arc<EngineStats>,
+    status: Arc<RwLock<Status>>,
+    choose_pack: PackChooser,
+) -> Option<RestyleEditor> {
+    Some(RestyleEditor { shared: Shared { params, stats, status, choose_pack }, open: Mutex::new(None) })
 }
 
 /// The host-facing editor. A fresh egui editor is made each time the window opens, at the size
@@ -373,8 +384,9 @@ impl EditorView {
         });
         if selection != chosen {
             if let Ok(mut pack) = shared.params.pack.write() {
-                *pack = selection;
+                pack.clone_from(&selection);
             }
+            (shared.choose_pack)(PackRequest(selection));
         }
     }
 

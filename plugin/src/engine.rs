@@ -7,7 +7,7 @@
 //! [`Pacing::RealTime`]. A frame whose result is not back `D` hops after it was sent is played
 //! dry and counted as late.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::{Relaxed, Release}};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::{Acquire, Relaxed, Release}};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::model::{Models, StyleWeights};
 use crate::stats::{EngineStats, Spectrum, SPECTRUM_BANDS};
+pub use crate::worker::ModelSwap;
 use crate::worker::{FrameJob, Outcome, Shared, Worker};
 
 /// The rate the models run at, in Hz; other host rates are resampled to and from it.
@@ -49,6 +50,8 @@ const SPECTRUM_RANGE_HZ: (f32, f32) = (40.0, 20_000.0);
 const OFFLINE_WAIT: Duration = Duration::from_secs(2);
 /// How long dropping the engine waits for the inference thread before it detaches it.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+/// The largest linear gain a control may ask for: +24 dB, the top of the gain parameters.
+const MAX_CONTROL_GAIN: f32 = 15.848_932;
 
 /// Whether the audio thread may wait for the inference thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,11 +132,12 @@ struct RateConversion {
 
 impl Engine {
     pub fn new(config: EngineConfig, models: impl Into<Models>) -> Result<Self> {
-        Self::with_stats(config, models, Arc::default())
+        Self::for_plugin(config, models, Arc::default(), Arc::default())
     }
 
-    /// An engine that publishes its figures into `stats` (the plugin keeps one for its editor).
-    pub fn with_stats(config: EngineConfig, models: impl Into<Models>, stats: Arc<EngineStats>) -> Result<Self> {
+    /// An engine that publishes its figures into `stats` and takes the models offered through
+    /// `swap` while it runs: the plugin keeps both across activations, for its editor.
+    pub fn for_plugin(config: EngineConfig, models: impl Into<Models>, stats: Arc<EngineStats>, swap: Arc<ModelSwap>) -> Result<Self> {
         ensure!((1..=MAX_CHANNELS).contains(&config.channels), "{} channels: Restyle runs mono or stereo", config.channels);
         ensure!((8_000..=384_000).contains(&config.sample_rate), "sample rate {} Hz is not supported (8 kHz to 384 kHz)", config.sample_rate);
         ensure!(config.max_block > 0, "the maximum block size must be at least 1");
@@ -153,7 +157,7 @@ impl Engine {
         stats.latency_samples.store(latency as u32, Relaxed);
         stats.sample_rate.store(config.sample_rate, Relaxed);
         let reference_power = (stft.windows().analysis().iter().sum::<f32>() / 2.0).powi(2);
-        let frames = FramePipeline::new(models.into(), channels, stft.bins(), delay, config.pacing, stats.clone(), reference_power)?;
+        let frames = FramePipeline::new(models.into(), channels, stft.bins(), delay, config.pacing, stats.clone(), swap, reference_power)?;
         let smoother = |value: f32| {
             let s = Smoother::new(SmoothingStyle::Linear(RAMP_MS));
             s.reset(value);
@@ -197,12 +201,20 @@ impl Engine {
         &self.frames.model_name
     }
 
+    /// The styles of the models the engine started with.
     pub fn styles(&self) -> &[String] {
         &self.frames.styles
     }
 
+    /// How many styles the running models have: the starting ones' until a swap (see
+    /// [`ModelSwap`]) has taken effect.
+    pub fn style_count(&self) -> usize {
+        self.frames.shared.style_count.load(Acquire)
+    }
+
     /// Sets every control to `controls` at once, without ramps (after loading a state).
     pub fn jump_to(&mut self, controls: &Controls) {
+        let controls = self.usable(controls);
         self.mix.reset(controls.mix);
         self.input_gain.reset(controls.input_gain);
         self.output_gain.reset(controls.output_gain);
@@ -225,7 +237,8 @@ impl Engine {
     pub fn process(&mut self, block: &mut [&mut [f32]], controls: &Controls) {
         debug_assert_eq!(block.len(), self.config.channels);
         let sr = self.config.sample_rate as f32;
-        self.mix.set_target(sr, controls.mix.clamp(0.0, 1.0));
+        let controls = self.usable(controls);
+        self.mix.set_target(sr, controls.mix);
         self.input_gain.set_target(sr, controls.input_gain);
         self.output_gain.set_target(sr, controls.output_gain);
         self.bypass.set_target(sr, if controls.bypass { 1.0 } else { 0.0 });
@@ -237,6 +250,27 @@ impl Engine {
             let end = (start + CHUNK).min(len);
             self.process_chunk(block, start, end);
             start = end;
+        }
+    }
+
+    /// `controls` limited to what the audio path can multiply by. A host or caller may send
+    /// anything: a NaN would stick in the smoothers and the style glide and silence every later
+    /// sample, an infinite gain or weight would make every later sample infinite. So a value that
+    /// is not a number leaves its control where it is (style weights as a whole), and the others
+    /// are clamped to their ranges: mix 0–1, gains 0 to +24 dB, each style weight 0–1.
+    fn usable(&self, controls: &Controls) -> Controls {
+        let keep_or_clamp = |value: f32, current: f32, max: f32| if value.is_nan() { current } else { value.clamp(0.0, max) };
+        let style = if controls.style.iter().any(|w| w.is_nan()) {
+            self.frames.target_style
+        } else {
+            controls.style.map(|w| w.clamp(0.0, 1.0))
+        };
+        Controls {
+            style,
+            mix: keep_or_clamp(controls.mix, self.mix.previous_value(), 1.0),
+            input_gain: keep_or_clamp(controls.input_gain, self.input_gain.previous_value(), MAX_CONTROL_GAIN),
+            output_gain: keep_or_clamp(controls.output_gain, self.output_gain.previous_value(), MAX_CONTROL_GAIN),
+            bypass: controls.bypass,
         }
     }
 
@@ -377,6 +411,7 @@ impl FramePipeline {
         delay: usize,
         pacing: Pacing,
         stats: Arc<EngineStats>,
+        swap: Arc<ModelSwap>,
         reference_power: f32,
     ) -> Result<Self> {
         let delay = delay as u64;
@@ -385,9 +420,15 @@ impl FramePipeline {
         let jobs = 2 * slots + 4;
         let (requests, worker_requests) = RingBuffer::new(jobs);
         let (worker_results, results) = RingBuffer::new(jobs);
-        let shared = Arc::new(Shared { stats: stats.clone(), shutdown: AtomicBool::new(false), oldest_useful: AtomicU64::new(0) });
         let model_name = models.generator.name().to_owned();
         let styles = models.generator.styles().to_vec();
+        let shared = Arc::new(Shared {
+            stats: stats.clone(),
+            shutdown: AtomicBool::new(false),
+            oldest_useful: AtomicU64::new(0),
+            swap,
+            style_count: AtomicUsize::new(styles.len()),
+        });
         // A quarter of a hop: the thread notices new work well within the hops it has.
         let poll = Duration::from_secs_f64(HOP as f64 / MODEL_RATE as f64 / 4.0);
         let worker = Worker::spawn(models, worker_requests, worker_results, shared.clone(), poll, bins)

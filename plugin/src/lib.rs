@@ -22,18 +22,23 @@ pub mod runtime;
 pub mod soak;
 pub mod state;
 pub mod stats;
+pub mod switch;
 pub mod wav;
 mod worker;
 
-use engine::{Engine, EngineConfig, Pacing};
+use engine::{Engine, EngineConfig, ModelSwap, Pacing};
 use params::RestyleParams;
 use stats::{EngineStats, Status};
+use switch::{PackRequest, Switcher};
 
 pub struct Restyle {
     params: Arc<RestyleParams>,
     /// Live figures from whichever engine is running, kept across activations for the editor.
     stats: Arc<EngineStats>,
     status: Arc<RwLock<Status>>,
+    /// Models for a pack chosen while the engine runs, on their way to its inference thread.
+    swap: Arc<ModelSwap>,
+    switcher: Arc<Switcher>,
     /// Made in `activate()` for the host's rate, layout and block size; `None` while inactive or
     /// if it could not be built, in which case audio passes through untouched.
     engine: Option<Engine>,
@@ -41,12 +46,11 @@ pub struct Restyle {
 
 impl Default for Restyle {
     fn default() -> Self {
-        Self {
-            params: Arc::new(RestyleParams::default()),
-            stats: Arc::default(),
-            status: Arc::default(),
-            engine: None,
-        }
+        let params = Arc::new(RestyleParams::default());
+        let status = Arc::default();
+        let swap = Arc::default();
+        let switcher = Arc::new(Switcher::new(params.clone(), Arc::clone(&status), Arc::clone(&swap), loader::user_pack_dir()));
+        Self { params, stats: Arc::default(), status, swap, switcher, engine: None }
     }
 }
 
@@ -82,7 +86,7 @@ impl Plugin for Restyle {
 
     type Editor = editor::RestyleEditor;
     type SysExMessage = ();
-    type BackgroundTask = ();
+    type BackgroundTask = PackRequest;
 
     fn filter_state(state: &mut PluginState) {
         for problem in state::sanitize(state) {
@@ -94,8 +98,14 @@ impl Plugin for Restyle {
         self.params.clone()
     }
 
-    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        editor::create(self.params.clone(), self.stats.clone(), self.status.clone())
+    fn task_executor(&mut self) -> TaskExecutor<Self> {
+        let switcher = self.switcher.clone();
+        Box::new(move |request| switcher.switch(request))
+    }
+
+    fn editor(&mut self, async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        let choose_pack = Arc::new(move |request| async_executor.execute_background(request));
+        editor::create(self.params.clone(), self.stats.clone(), self.status.clone(), choose_pack)
     }
 
     fn activate(
@@ -115,13 +125,12 @@ impl Plugin for Restyle {
         };
         // Drop the old engine (and its thread) before starting a new one.
         self.engine = None;
-        let pack = self.params.pack.read().map(|p| p.clone()).unwrap_or_default();
         let provider = self.params.provider.read().map(|p| *p).unwrap_or_default();
-        let loaded = loader::load_choice(pack.as_deref(), provider);
+        let loaded = self.switcher.start(provider);
         if let Some(problem) = &loaded.problem {
             nice_warn!("restyle: {problem}");
         }
-        match Engine::with_stats(config, loaded.models, self.stats.clone()) {
+        match Engine::for_plugin(config, loaded.models, self.stats.clone(), self.swap.clone()) {
             Ok(mut engine) => {
                 self.params.style_names.set(engine.styles());
                 self.set_status(Status {
@@ -169,7 +178,7 @@ impl Plugin for Restyle {
         _context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         if let Some(engine) = &mut self.engine {
-            let controls = self.params.controls(engine.styles().len());
+            let controls = self.params.controls(engine.style_count());
             engine.process(buffer.as_slice(), &controls);
         }
         ProcessStatus::Normal

@@ -28,17 +28,24 @@ pub fn pack_dir_from(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> O
     Some(data.join("restyle").join("packs"))
 }
 
-/// The pack saved in the plugin's state: `None` for the built-in one, else a folder name in the
-/// user's pack folder. A pack that cannot be used is refused with the reason and the built-in
-/// pack runs instead.
-pub fn load_choice(pack: Option<&str>, provider: Provider) -> Loaded {
-    load_choice_in(user_pack_dir().as_deref(), pack, provider)
+/// The built-in pack, running because pack `name` was refused for `problem`; the status says
+/// both.
+pub fn built_in_instead(name: &str, problem: Option<String>, provider: Provider) -> Loaded {
+    let mut fallback = load_default(provider);
+    let note = format!("pack '{name}' refused ({}); running the built-in pack", problem.unwrap_or_default());
+    fallback.problem = Some(match fallback.problem {
+        Some(also) => format!("{note}; {also}"),
+        None => note,
+    });
+    fallback
 }
 
-/// [`load_choice`] with the user's pack folder given.
-pub fn load_choice_in(pack_dir: Option<&Path>, pack: Option<&str>, provider: Provider) -> Loaded {
+/// The pack `pack` names (`None`: the built-in one, else a folder name in the user's pack folder
+/// `pack_dir`) and nothing else: a refused pack gives a passthrough with the reason (provider
+/// "none"), for the caller to decide what runs instead.
+pub fn load_exact_in(pack_dir: Option<&Path>, pack: Option<&str>, provider: Provider) -> Loaded {
     let Some(name) = pack else { return load_default(provider) };
-    let chosen = match pack_dir {
+    match pack_dir {
         _ if !is_pack_name(name) => Loaded {
             models: Box::new(IdentityModel::default()).into(),
             provider: "none",
@@ -50,18 +57,6 @@ pub fn load_choice_in(pack_dir: Option<&Path>, pack: Option<&str>, provider: Pro
             provider: "none",
             problem: Some("no home folder to look for packs in".to_owned()),
         },
-    };
-    match chosen.problem {
-        Some(problem) if chosen.provider == "none" => {
-            let mut fallback = load_default(provider);
-            let note = format!("pack '{name}' refused ({problem}); running the built-in pack");
-            fallback.problem = Some(match fallback.problem {
-                Some(also) => format!("{note}; {also}"),
-                None => note,
-            });
-            fallback
-        }
-        _ => chosen,
     }
 }
 

@@ -31,6 +31,16 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// A dimension the model leaves open (the batch), as ONNX Runtime and the manifest write it.
 pub const DYNAMIC: i64 = -1;
 
+/// The most values one channel's generator state may have (4 MiB of float32; the default pack's
+/// has 256). The engine allocates the state the manifest declares, so a larger declaration is
+/// refused before anything of that size exists.
+pub const MAX_STATE_VALUES: usize = 1 << 20;
+/// The most mel bands the classifier's features may have: more bands than the spectrum has bins
+/// would be empty, and the style meter keeps every band of every frame of its window.
+pub const MAX_MEL_BANDS: usize = BINS as usize;
+/// The longest feature window, in frames (5.5 s at 48 kHz, hop 128), for the same reason.
+pub const MAX_WINDOW_FRAMES: usize = 2048;
+
 /// Everything that can be wrong with a pack, worded for the person who chose it.
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
@@ -180,13 +190,12 @@ impl Pack {
     /// A pack from a folder with `manifest.json` and the files it names.
     pub fn from_dir(folder: &Path) -> Result<Self, PackError> {
         let source = folder.display().to_string();
-        let manifest_bytes = read_limited(&source, &folder.join("manifest.json"))?;
-        let manifest = parse_manifest(&source, &manifest_bytes)?;
+        // Validated before the models are read: the file names it gives are plain names.
+        let manifest = Manifest::parse(&source, &read_limited(&source, &folder.join("manifest.json"))?)?;
         let pack = manifest.name.clone();
-        let generator = read_limited(&pack, &folder.join(safe_file_name(&pack, &manifest.generator.file)?))?;
-        let classifier = read_limited(&pack, &folder.join(safe_file_name(&pack, &manifest.classifier.model.file)?))?;
+        let generator = read_limited(&pack, &folder.join(&manifest.generator.file))?;
+        let classifier = read_limited(&pack, &folder.join(&manifest.classifier.model.file))?;
         let pack = Self { manifest, generator: Cow::Owned(generator), classifier: Cow::Owned(classifier), source };
-        pack.manifest.validate()?;
         pack.check_sizes()?;
         Ok(pack)
     }
@@ -198,9 +207,8 @@ impl Pack {
         generator: Cow<'static, [u8]>,
         classifier: Cow<'static, [u8]>,
     ) -> Result<Self, PackError> {
-        let manifest = parse_manifest(source, manifest)?;
+        let manifest = Manifest::parse(source, manifest)?;
         let pack = Self { manifest, generator, classifier, source: source.to_owned() };
-        pack.manifest.validate()?;
         pack.check_sizes()?;
         Ok(pack)
     }
@@ -221,10 +229,6 @@ impl Pack {
         }
         Ok(())
     }
-}
-
-fn parse_manifest(pack: &str, bytes: &[u8]) -> Result<Manifest, PackError> {
-    serde_json::from_slice(bytes).map_err(|source| PackError::Manifest { pack: pack.to_owned(), source })
 }
 
 /// Reads a file after checking its size, so a huge file is refused without being read.
@@ -256,6 +260,16 @@ fn safe_file_name<'a>(pack: &str, file: &'a str) -> Result<&'a str, PackError> {
 }
 
 impl Manifest {
+    /// Reads `manifest.json` from its bytes and checks it ([`Manifest::validate`]), touching no
+    /// file (the `manifest` fuzz target runs exactly this). `source` names the pack in errors
+    /// until the manifest has given its name.
+    pub fn parse(source: &str, bytes: &[u8]) -> Result<Self, PackError> {
+        let manifest: Self =
+            serde_json::from_slice(bytes).map_err(|error| PackError::Manifest { pack: source.to_owned(), source: error })?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
     /// Checks everything the manifest promises against what Restyle can run: format, signal
     /// settings, styles, and the tensor interface of both models (docs/CONTRACT.md).
     pub fn validate(&self) -> Result<(), PackError> {
@@ -266,6 +280,9 @@ impl Manifest {
                 "it is in manifest format {}, this version of Restyle reads format {FORMAT_VERSION}",
                 self.format_version
             )));
+        }
+        for file in [&self.generator.file, &self.classifier.model.file] {
+            safe_file_name(&self.name, file)?;
         }
         let settings: [(&str, String, String); 5] = [
             ("sample rate", self.sample_rate.to_string(), MODEL_RATE.to_string()),
@@ -289,7 +306,8 @@ impl Manifest {
         self.styles.len()
     }
 
-    /// The generator's state shape `[-1, ...]` (validated: the tail is fixed and positive).
+    /// The generator's state shape `[-1, ...]` (validated: the tail is fixed and positive, with
+    /// at most [`MAX_STATE_VALUES`] values).
     pub fn state_shape(&self) -> &[i64] {
         self.generator.inputs.iter().find(|t| t.name == "state_in").map_or(&[], |t| &t.shape)
     }
@@ -326,6 +344,13 @@ impl Manifest {
         if state.len() < 2 || state[0] != DYNAMIC || state[1..].iter().any(|&d| d <= 0) {
             return Err(format!("state 'state_in' has shape {state:?}; Restyle needs [-1, ...] with fixed positive sizes after the batch"));
         }
+        // Multiplied without overflow (the sizes are positive): `None` is more than any limit.
+        let values = state[1..].iter().try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?));
+        if values.is_none_or(|n| n > MAX_STATE_VALUES) {
+            return Err(format!(
+                "state 'state_in' has shape {state:?}: more than the {MAX_STATE_VALUES} values per channel Restyle allows"
+            ));
+        }
         check_interface(
             entry,
             &[("logmag", vec![DYNAMIC, BINS]), ("style", vec![DYNAMIC, s]), ("state_in", state.clone())],
@@ -343,18 +368,22 @@ impl Manifest {
         let entry = &self.classifier.model;
         check_role(entry, "classifier")?;
         let recipe = &self.classifier.features;
-        let f = recipe.dim as i64;
-        check_interface(entry, &[("features", vec![DYNAMIC, f])], &[("probs", vec![DYNAMIC, self.styles.len() as i64])])?;
         let mel = &recipe.mel;
-        if mel.n_mels == 0 || recipe.dim != FEATURES_PER_BAND * mel.n_mels {
+        // The recipe's sizes first: they bound `dim` before it becomes a tensor dimension.
+        if !(1..=MAX_MEL_BANDS).contains(&mel.n_mels) {
+            return Err(format!("features use {} mel bands; Restyle computes 1 to {MAX_MEL_BANDS}", mel.n_mels));
+        }
+        if recipe.dim != FEATURES_PER_BAND * mel.n_mels {
             return Err(format!(
                 "features have {} values from {} mel bands; Restyle computes {FEATURES_PER_BAND} per band (mean level, rise, fall and peakiness)",
                 recipe.dim, mel.n_mels
             ));
         }
-        if recipe.window_frames < 2 {
-            return Err(format!("features average {} frames; at least 2 are needed", recipe.window_frames));
+        if !(2..=MAX_WINDOW_FRAMES).contains(&recipe.window_frames) {
+            return Err(format!("features average {} frames; Restyle averages 2 to {MAX_WINDOW_FRAMES}", recipe.window_frames));
         }
+        let f = recipe.dim as i64;
+        check_interface(entry, &[("features", vec![DYNAMIC, f])], &[("probs", vec![DYNAMIC, self.styles.len() as i64])])?;
         if !["slaney", "htk"].contains(&mel.scale.as_str()) || !["slaney", "none"].contains(&mel.norm.as_str()) {
             return Err(format!("uses a '{}' mel scale with '{}' normalisation, which Restyle does not compute", mel.scale, mel.norm));
         }
@@ -492,6 +521,39 @@ mod tests {
         assert!(error.starts_with("pack 'tiny': generator.onnx is 67108865 bytes; the limit is 67108864"), "{error}");
         assert!(check_size("tiny", "generator.onnx", 0).unwrap_err().to_string().contains("generator.onnx is empty"));
         assert!(check_size("tiny", "generator.onnx", MAX_FILE_BYTES).is_ok());
+    }
+
+    #[test]
+    fn declared_sizes_that_would_allocate_without_bound_are_refused() {
+        for (shape, needle) in [
+            (serde_json::json!([-1, 2147483648i64, 2147483648i64]), "more than the 1048576 values"),
+            (serde_json::json!([-1, 1025, 1024]), "more than the 1048576 values"),
+            (serde_json::json!([-1, i64::MAX, i64::MAX, 2]), "more than the 1048576 values"),
+        ] {
+            let mut m = tiny();
+            m["generator"]["inputs"][2]["shape"] = shape.clone();
+            m["generator"]["outputs"][1]["shape"] = shape.clone();
+            m["generator"]["state_shape"] = shape;
+            let error = validate(m).unwrap_err().to_string();
+            assert!(error.contains(needle), "{error}");
+        }
+        let mut m = tiny();
+        m["classifier"]["features"]["mel"]["n_mels"] = serde_json::json!(u64::MAX / 2);
+        m["classifier"]["features"]["dim"] = serde_json::json!(u64::MAX);
+        let error = validate(m).unwrap_err().to_string();
+        assert!(error.contains("features use 9223372036854775807 mel bands; Restyle computes 1 to 513"), "{error}");
+        let mut m = tiny();
+        m["classifier"]["features"]["window_frames"] = serde_json::json!(1u64 << 40);
+        let error = validate(m).unwrap_err().to_string();
+        assert!(error.contains("features average 1099511627776 frames; Restyle averages 2 to 2048"), "{error}");
+    }
+
+    #[test]
+    fn a_manifest_that_names_a_file_outside_its_folder_is_refused() {
+        let mut m = tiny();
+        m["classifier"]["file"] = serde_json::json!("../classifier.onnx");
+        let error = validate(m).unwrap_err().to_string();
+        assert!(error.contains("names the file '../classifier.onnx', which is not a plain file name"), "{error}");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! thread is a system call and the audio thread makes none.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,9 @@ use crate::stats::EngineStats;
 
 /// The largest per-bin gain a model may apply (+60 dB): a runaway model is limited, not obeyed.
 pub const MAX_GAIN: f32 = 1000.0;
+/// Frames over which a newly swapped-in model takes over from the old one (16 hops: 43 ms), so
+/// that switching packs while playing never clicks.
+const SWAP_FADE_FRAMES: u32 = 16;
 
 /// One frame of work, travelling audio thread → inference thread → audio thread. Its buffers are
 /// allocated once and recycled, so moving a job through the rings never allocates.
@@ -67,6 +70,48 @@ pub struct Shared {
     pub shutdown: AtomicBool,
     /// The oldest frame still worth computing (published by the audio thread each hop).
     pub oldest_useful: AtomicU64,
+    /// Models offered to replace the running ones.
+    pub swap: Arc<ModelSwap>,
+    /// How many styles the running model has, for the audio thread's style weights.
+    pub style_count: AtomicUsize,
+}
+
+/// Models waiting to replace the running ones: a pack chosen while the plugin plays. A background
+/// thread offers them and the inference thread takes them between two frames; the audio thread
+/// never touches this, so its lock is never taken there.
+#[derive(Default)]
+pub struct ModelSwap {
+    next: Mutex<Option<Models>>,
+}
+
+impl ModelSwap {
+    /// Offers `models`, replacing an offer not taken yet.
+    pub fn offer(&self, models: Models) {
+        let stale = self.next.lock().ok().and_then(|mut next| next.replace(models));
+        // Dropped here, after the lock is released: a model's sessions can take a while to free.
+        drop(stale);
+    }
+
+    /// Withdraws an offer not taken yet (the engine it was meant for is gone).
+    pub fn withdraw(&self) {
+        let stale = self.next.lock().ok().and_then(|mut next| next.take());
+        drop(stale);
+    }
+
+    /// The offered models, if any; never waits for the offering thread.
+    fn take(&self) -> Option<Models> {
+        self.next.try_lock().ok()?.take()
+    }
+}
+
+/// The model being replaced, still run for a few frames so that its gains fade into the new
+/// model's.
+struct Outgoing {
+    model: Box<dyn FrameModel>,
+    frames_left: u32,
+    /// The new model's gains for the frame being faded.
+    incoming: Vec<f32>,
+    scratch: Vec<f32>,
 }
 
 pub struct Worker {
@@ -91,7 +136,21 @@ impl Worker {
             // After a panic the model's state is unknown: it is not called again.
             let mut poisoned = false;
             let mut report = FailureReport::default();
+            let mut outgoing: Option<Outgoing> = None;
             loop {
+                if let Some(next) = shared.swap.take() {
+                    let old = std::mem::replace(&mut model, next.generator);
+                    meter = next.meter;
+                    shared.style_count.store(model.styles().len(), Ordering::Release);
+                    outgoing = (!poisoned).then(|| Outgoing {
+                        model: old,
+                        frames_left: SWAP_FADE_FRAMES,
+                        incoming: Vec::new(),
+                        scratch: Vec::new(),
+                    });
+                    report = FailureReport::default();
+                    poisoned = catch_unwind(AssertUnwindSafe(|| model.reset())).is_err();
+                }
                 while let Ok(mut job) = requests.pop() {
                     // Checked per job, not per batch: with a slow model, a queue of frames
                     // nobody will hear must not hold up the host's deactivate.
@@ -103,6 +162,8 @@ impl Worker {
                         if !poisoned {
                             poisoned = catch_unwind(AssertUnwindSafe(|| model.reset())).is_err();
                         }
+                        // A reset ends a fade: there is no old sound left to fade from.
+                        outgoing = None;
                         if let Some(meter) = meter.as_deref_mut() {
                             meter.reset();
                         }
@@ -114,6 +175,10 @@ impl Worker {
                     } else {
                         let (outcome, panicked) = infer(model.as_mut(), &mut job, &mut out, bins, &shared.stats, &mut report);
                         poisoned |= panicked;
+                        if let Some(old) = outgoing.as_mut().filter(|_| outcome == Outcome::Done) {
+                            old.fade(&mut job, bins, &shared.stats, &mut report);
+                        }
+                        outgoing = outgoing.filter(|old| old.frames_left > 0);
                         outcome
                     };
                     match job.outcome {
@@ -137,6 +202,26 @@ impl Worker {
             }
         })?;
         Ok(Self { handle })
+    }
+}
+
+impl Outgoing {
+    /// Replaces the new model's gains in `job` by a geometric blend with the old model's, the old
+    /// one's share falling frame by frame. If the old model fails, the new gains stand.
+    fn fade(&mut self, job: &mut FrameJob, bins: usize, stats: &EngineStats, report: &mut FailureReport) {
+        let len = job.channels * bins;
+        self.incoming.clear();
+        self.incoming.extend_from_slice(&job.gain[..len]);
+        let (outcome, panicked) = infer(self.model.as_mut(), job, &mut self.scratch, bins, stats, report);
+        let new_share = 1.0 - self.frames_left as f32 / (SWAP_FADE_FRAMES + 1) as f32;
+        self.frames_left = if panicked { 0 } else { self.frames_left - 1 };
+        for (gain, new) in job.gain[..len].iter_mut().zip(&self.incoming) {
+            *gain = if outcome == Outcome::Done {
+                (gain.max(f32::MIN_POSITIVE).ln() * (1.0 - new_share) + new.max(f32::MIN_POSITIVE).ln() * new_share).exp()
+            } else {
+                *new
+            };
+        }
     }
 }
 

@@ -260,7 +260,7 @@ fn editor_window_for_the_screenshot() {
     // default pack (or, without the ONNX Runtime library, a passthrough that says why).
     let loaded = restyle::loader::load_default(restyle::onnx::Provider::Cpu);
     let config = EngineConfig { sample_rate: 48_000, channels: 2, max_block: 256, pacing: Pacing::RealTime };
-    let mut engine = Engine::with_stats(config, loaded.models, shared.stats.clone()).expect("the engine");
+    let mut engine = Engine::for_plugin(config, loaded.models, shared.stats.clone(), Default::default()).expect("the engine");
     params.style_names.set(engine.styles());
     *shared.status.write().unwrap() = Status {
         model: engine.model_name().to_owned(),
@@ -297,7 +297,7 @@ fn editor_window_for_the_screenshot() {
         }
     });
 
-    let editor = editor::create(params.clone(), shared.stats.clone(), shared.status.clone()).unwrap();
+    let editor = editor::create(params.clone(), shared.stats.clone(), shared.status.clone(), shared.choose_pack.clone()).unwrap();
     let host = Arc::new(editor_host::FakeHost::new(&params));
     let spawned = editor.spawn(None, false, Some(1.0), GuiContext::new(host), None).expect("cannot open the editor window");
     <<editor::RestyleEditor as Editor>::Handle as EditorHandle>::run_until_closed(spawned.window).expect("the editor window failed");

@@ -272,7 +272,7 @@ fn the_editor_size_is_kept_in_the_plugin_state() {
     shared.params.deserialize_fields(&restored);
     assert_eq!(shared.params.editor_state.load(), editor::EditorSize { width: 1200, height: 800 });
     assert_eq!(shared.params.pack.read().unwrap().as_deref(), Some("Choir"));
-    let ed = editor::create(shared.params.clone(), shared.stats.clone(), shared.status.clone()).unwrap();
+    let ed = editor::create(shared.params.clone(), shared.stats.clone(), shared.status.clone(), shared.choose_pack.clone()).unwrap();
     let size = Editor::size(&ed);
     assert_eq!((size.width, size.height), (1200, 800));
     assert!(Editor::resize_hint(&ed).can_resize);

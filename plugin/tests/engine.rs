@@ -6,8 +6,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use common::*;
-use restyle::engine::{Controls, Pacing};
-use restyle::model::{IdentityModel, ToneModel};
+use std::sync::Arc;
+
+use restyle::engine::{Controls, Engine, EngineConfig, ModelSwap, Pacing};
+use restyle::model::{FrameBatch, FrameModel, IdentityModel, ToneModel};
 use restyle::render::BlockSizes;
 
 const SCHEDULES: [BlockSizes; 8] = [
@@ -156,6 +158,58 @@ fn dropping_the_engine_while_the_model_is_busy_returns_in_bounded_time() {
         let took = started.elapsed();
         assert!(took < bound, "dropping the engine took {took:?} with a model taking {delay:?} per frame");
     }
+}
+
+/// Scales every bin by `gain`: a model whose effect is easy to see in the output level.
+struct GainModel {
+    gain: f32,
+    styles: Vec<String>,
+}
+
+impl FrameModel for GainModel {
+    fn name(&self) -> &str {
+        "gain"
+    }
+    fn styles(&self) -> &[String] {
+        &self.styles
+    }
+    fn run(&mut self, batch: &FrameBatch<'_>, out: &mut [f32]) -> anyhow::Result<()> {
+        let log_gain = self.gain.ln();
+        out.iter_mut().zip(batch.logmag).for_each(|(y, x)| *y = x + log_gain);
+        Ok(())
+    }
+}
+
+/// A pack switched while playing fades in over many hops: the level of a steady sine moves from
+/// the old model's gain to the new one's in small steps, where a hard swap would jump within the
+/// two hops of one synthesis window.
+#[test]
+fn models_swapped_while_playing_fade_in_without_a_jump() {
+    let swap = Arc::new(ModelSwap::default());
+    let config = EngineConfig { sample_rate: 48_000, channels: 1, max_block: 128, pacing: Pacing::Offline };
+    let old = Box::new(GainModel { gain: 1.0, styles: vec!["A".into()] });
+    let mut engine = Engine::for_plugin(config, old, Arc::default(), swap.clone()).unwrap();
+    let controls = Controls::default();
+    engine.jump_to(&controls);
+    let sine: Vec<f32> = (0..128 * 400).map(|n| (n as f32 * 0.0625).sin() * 0.5).collect();
+    let mut levels = Vec::new();
+    for (hop, chunk) in sine.chunks(128).enumerate() {
+        if hop == 100 {
+            swap.offer(Box::new(GainModel { gain: 0.25, styles: vec!["B".into(), "C".into()] }).into());
+            while engine.style_count() != 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let mut block = chunk.to_vec();
+        engine.process(&mut [block.as_mut_slice()], &controls);
+        levels.push(block.iter().fold(0.0f32, |m, y| m.max(y.abs())));
+    }
+    let (before, after) = (levels[90], levels[390]);
+    assert!((before - 0.5).abs() < 0.02 && (after - 0.125).abs() < 0.01, "levels {before} then {after}");
+    let largest_step = levels[90..].windows(2).map(|w| (w[0] - w[1]).abs()).fold(0.0, f32::max);
+    let hops_moving = levels[90..].windows(2).filter(|w| (w[0] - w[1]).abs() > 0.002).count();
+    assert!(largest_step < 0.25 * (before - after), "the level jumped by {largest_step} in one hop: {:?}", &levels[95..130]);
+    assert!(hops_moving >= 10, "the change took only {hops_moving} hops: {:?}", &levels[95..130]);
 }
 
 #[test]

@@ -6,11 +6,19 @@
 //! `ORT_DYLIB_PATH`, then `vendor/onnxruntime/`) and FAIL if it is missing: run
 //! `cargo xtask fetch-ort`. The fixtures come from `tests/fixtures/make_fixtures.py`.
 
+mod common;
+
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use restyle::engine::{Controls, Engine, EngineConfig, Pacing};
+use common::{fixtures, require_runtime, tiny_pack_with};
+use std::sync::{Arc, RwLock};
+
+use restyle::engine::{Controls, Engine, EngineConfig, ModelSwap, Pacing};
+use restyle::params::RestyleParams;
+use restyle::stats::Status;
+use restyle::switch::{PackRequest, Switcher};
 use restyle::model::{FrameBatch, FrameModel, StyleWeights, MAX_STYLES};
 use restyle::onnx::{OnnxClassifier, OnnxGenerator, Provider, StyleFeatures};
 use restyle::pack::{Pack, PackError};
@@ -18,17 +26,6 @@ use restyle::stats::StatsSnapshot;
 use serde_json::Value;
 
 const BINS: usize = 513;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// Fails the test (never skips it) when ONNX Runtime cannot be loaded.
-fn require_runtime() {
-    if let Err(error) = restyle::runtime::runtime() {
-        panic!("these tests need ONNX Runtime: run `cargo xtask fetch-ort`.\n{error}");
-    }
-}
 
 #[test]
 fn the_runtime_says_which_library_it_loaded() {
@@ -166,19 +163,6 @@ fn classifier_features_match_the_training_pipeline_recipe() {
     assert!(worst <= tolerance, "features differ from the Python recipe by {worst} > {tolerance}");
 }
 
-/// A copy of the tiny pack in a temporary folder, with `replace` files swapped in.
-fn tiny_pack_with(test: &str, replace: &[(&str, Vec<u8>)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("restyle-onnx-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for file in ["manifest.json", "generator.onnx", "classifier.onnx"] {
-        std::fs::copy(fixtures().join("tiny").join(file), dir.join(file)).unwrap();
-    }
-    for (file, bytes) in replace {
-        std::fs::write(dir.join(file), bytes).unwrap();
-    }
-    dir
-}
-
 #[test]
 fn a_corrupt_model_file_is_a_clear_error_not_a_panic() {
     require_runtime();
@@ -307,25 +291,99 @@ fn default_pack_matches_its_python_fixture() {
     check_classifier_parity(&pack, &fixture);
 }
 
-#[test]
-fn a_saved_pack_that_is_refused_falls_back_to_the_built_in_pack_and_says_why() {
-    require_runtime();
-    let packs = std::env::temp_dir().join(format!("restyle-user-packs-{}", std::process::id()));
-    let good = tiny_pack_with("user-good", &[]);
-    let bad = tiny_pack_with("user-bad", &[("generator.onnx", b"garbage".to_vec())]);
+/// A user pack folder with a good pack ("good", the tiny fixture) and a broken one ("bad").
+fn user_pack_folder(test: &str) -> PathBuf {
+    let packs = std::env::temp_dir().join(format!("restyle-user-packs-{test}-{}", std::process::id()));
+    let good = tiny_pack_with(&format!("{test}-good"), &[]);
+    let bad = tiny_pack_with(&format!("{test}-bad"), &[("generator.onnx", b"garbage".to_vec())]);
     std::fs::create_dir_all(&packs).unwrap();
     for (name, dir) in [("good", &good), ("bad", &bad)] {
         let target = packs.join(name);
         let _ = std::fs::remove_dir_all(&target);
         std::fs::rename(dir, &target).unwrap();
     }
-    let chosen = restyle::loader::load_choice_in(Some(&packs), Some("good"), Provider::Cpu);
+    packs
+}
+
+fn switcher(packs: &Path) -> (Arc<RestyleParams>, Arc<RwLock<Status>>, Arc<ModelSwap>, Switcher) {
+    let params = Arc::new(RestyleParams::default());
+    let status = Arc::new(RwLock::new(Status::default()));
+    let swap = Arc::new(ModelSwap::default());
+    let switcher = Switcher::new(params.clone(), status.clone(), swap.clone(), Some(packs.to_path_buf()));
+    (params, status, swap, switcher)
+}
+
+#[test]
+fn a_saved_pack_that_is_refused_falls_back_to_the_built_in_pack_and_says_why() {
+    require_runtime();
+    let (params, _, _, switcher) = switcher(&user_pack_folder("saved"));
+    *params.pack.write().unwrap() = Some("good".to_owned());
+    let chosen = switcher.start(Provider::Cpu);
     assert!(chosen.problem.is_none(), "{:?}", chosen.problem);
     assert_eq!(chosen.models.generator.name(), "tiny");
 
-    let refused = restyle::loader::load_choice_in(Some(&packs), Some("bad"), Provider::Cpu);
+    *params.pack.write().unwrap() = Some("bad".to_owned());
+    let refused = switcher.start(Provider::Cpu);
     let problem = refused.problem.expect("the refusal is reported");
     assert!(problem.contains("pack 'bad' refused") && problem.contains("built-in"), "{problem}");
     assert_eq!(refused.provider, "cpu", "the built-in pack runs");
     assert_eq!(refused.models.generator.name(), "default");
+    assert_eq!(params.pack.read().unwrap().as_deref(), Some("bad"), "the saved choice is kept for when the pack is back");
+}
+
+/// Runs `blocks` blocks of noise through `engine`; returns the output.
+fn play(engine: &mut Engine, controls: &Controls, blocks: usize, seed: u64) -> Vec<f32> {
+    let mut output = Vec::new();
+    for b in 0..blocks {
+        let mut channels: Vec<Vec<f32>> = (0..2u64).map(|c| restyle_dsp::noise::white_noise(128, seed + 2 * b as u64 + c)).collect();
+        let mut block: Vec<&mut [f32]> = channels.iter_mut().map(|c| c.as_mut_slice()).collect();
+        engine.process(&mut block, controls);
+        output.extend(channels.concat());
+    }
+    output
+}
+
+#[test]
+fn packs_switch_while_playing_and_a_refused_one_leaves_the_running_pack() {
+    require_runtime();
+    let (params, status, swap, switcher) = switcher(&user_pack_folder("live"));
+    let loaded = switcher.start(Provider::Cpu);
+    let default_styles = loaded.models.generator.styles().len();
+    let config = EngineConfig { sample_rate: 48_000, channels: 2, max_block: 128, pacing: Pacing::Offline };
+    let mut engine = Engine::for_plugin(config, loaded.models, Arc::default(), swap).unwrap();
+    let controls = Controls::default();
+    engine.jump_to(&controls);
+    play(&mut engine, &controls, 50, 1);
+
+    // The editor picks "good": loaded off the audio thread, taken by the inference thread.
+    *params.pack.write().unwrap() = Some("good".to_owned());
+    switcher.switch(PackRequest(Some("good".to_owned())));
+    let tiny_styles = tiny_pack().style_names().len();
+    assert_ne!(tiny_styles, default_styles, "the test needs packs with different style counts");
+    assert_eq!(status.read().unwrap().model, "tiny");
+    assert_eq!(params.style_names.name(0), tiny_pack().style_names()[0]);
+    let mut blocks = 0;
+    let mut output = Vec::new();
+    while engine.style_count() != tiny_styles {
+        output.extend(play(&mut engine, &controls, 1, 100 + blocks));
+        blocks += 1;
+        assert!(blocks < 400, "the inference thread never took the new pack");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    output.extend(play(&mut engine, &controls, 100, 1000));
+    assert!(output.iter().all(|y| y.is_finite()));
+    let stats = engine.stats().snapshot();
+    assert_eq!((stats.failed_frames, stats.late_frames), (0, 0), "{stats:?}");
+
+    // A broken pack is refused: the choice goes back and the running pack plays on.
+    *params.pack.write().unwrap() = Some("bad".to_owned());
+    switcher.switch(PackRequest(Some("bad".to_owned())));
+    let error = status.read().unwrap().error.clone().expect("the refusal is reported");
+    assert!(error.contains("pack 'bad' refused") && error.contains("still running the good pack"), "{error}");
+    assert_eq!(params.pack.read().unwrap().as_deref(), Some("good"));
+    assert_eq!(status.read().unwrap().model, "tiny");
+    let after = play(&mut engine, &controls, 100, 5000);
+    assert!(after.iter().all(|y| y.is_finite()));
+    assert_eq!(engine.style_count(), tiny_styles);
+    assert_eq!(engine.stats().snapshot().failed_frames, 0);
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
@@ -64,4 +65,29 @@ pub fn delayed_error(input: &[f32], output: &[f32], delay: usize) -> f32 {
         .enumerate()
         .map(|(n, &y)| (y - if n >= delay { input[n - delay] } else { 0.0 }).abs())
         .fold(0.0, f32::max)
+}
+
+/// The test fixtures (`tests/fixtures/make_fixtures.py` writes them).
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Fails the test (never skips it) when ONNX Runtime cannot be loaded.
+pub fn require_runtime() {
+    if let Err(error) = restyle::runtime::runtime() {
+        panic!("these tests need ONNX Runtime: run `cargo xtask fetch-ort`.\n{error}");
+    }
+}
+
+/// A copy of the tiny pack in a temporary folder, with `replace` files swapped in.
+pub fn tiny_pack_with(test: &str, replace: &[(&str, Vec<u8>)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("restyle-onnx-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["manifest.json", "generator.onnx", "classifier.onnx"] {
+        std::fs::copy(fixtures().join("tiny").join(file), dir.join(file)).unwrap();
+    }
+    for (file, bytes) in replace {
+        std::fs::write(dir.join(file), bytes).unwrap();
+    }
+    dir
 }

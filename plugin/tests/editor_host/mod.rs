@@ -78,5 +78,10 @@ pub fn shared() -> Shared {
     let styles: Vec<String> = ["Bright", "Warm", "Hollow", "Radio"].map(String::from).to_vec();
     params.style_names.set(&styles);
     let status = Status { model: "tone curves".to_owned(), provider: "cpu".to_owned(), styles, error: None };
-    Shared { params, stats: Arc::new(EngineStats::default()), status: Arc::new(RwLock::new(status)) }
+    Shared {
+        params,
+        stats: Arc::new(EngineStats::default()),
+        status: Arc::new(RwLock::new(status)),
+        choose_pack: Arc::new(|_| {}),
+    }
 }
