@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::MAX_STYLES;
 use crate::params::RestyleParams;
+use crate::onnx::Provider;
 use crate::switch::PackRequest;
 use crate::stats::{EngineStats, Status};
 
@@ -364,6 +365,8 @@ impl EditorView {
         let painter = ui.painter();
         painter.text(Pos2::new(rect.left() - 10.0, rect.center().y), Align2::RIGHT_CENTER, "PACK", theme::caption_font(), theme::TEXT_DIM);
         let mut selection = chosen.clone();
+        let running_on = shared.params.provider.read().map(|p| *p).unwrap_or_default();
+        let mut provider = running_on;
         ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
             ui.spacing_mut().interact_size.y = rect.height();
             egui::ComboBox::from_id_salt("restyle-pack")
@@ -378,11 +381,27 @@ impl EditorView {
                     ui.separator();
                     let folder = self.packs.dir.as_ref().map_or("no home folder".to_owned(), |d| d.display().to_string());
                     ui.label(egui::RichText::new(format!("Packs are folders in\n{folder}")).small().color(theme::TEXT_DIM));
+                    ui.separator();
+                    ui.label(egui::RichText::new("Runs on").small().color(theme::TEXT_DIM));
+                    ui.horizontal(|ui| {
+                        for (choice, label, tip) in [
+                            (Provider::Auto, "Auto", "A GPU when ONNX Runtime has one (CUDA, DirectML), else the CPU"),
+                            (Provider::Cpu, "CPU", "Always the CPU: one thread, the lowest and steadiest latency"),
+                            (Provider::Gpu, "GPU", "The GPU; if none starts, the CPU, with the reason in the status line"),
+                        ] {
+                            ui.selectable_value(&mut provider, choice, label).on_hover_text(tip);
+                        }
+                    });
                 })
                 .response
                 .on_hover_text("The model pack: the built-in default, or one of your own packs");
         });
-        if selection != chosen {
+        if provider != running_on {
+            if let Ok(mut setting) = shared.params.provider.write() {
+                *setting = provider;
+            }
+        }
+        if selection != chosen || provider != running_on {
             if let Ok(mut pack) = shared.params.pack.write() {
                 pack.clone_from(&selection);
             }
@@ -541,9 +560,14 @@ impl EditorView {
 
 /// The texts of every text shape in an egui output, for tests: what the editor shows in words.
 pub fn shown_texts(shapes: &[egui::epaint::ClippedShape]) -> Vec<String> {
-    fn walk(shape: &egui::Shape, out: &mut Vec<String>) {
+    shown_text_rects(shapes).into_iter().map(|(text, _)| text).collect()
+}
+
+/// [`shown_texts`], with where each text is drawn: for tests that click on a label.
+pub fn shown_text_rects(shapes: &[egui::epaint::ClippedShape]) -> Vec<(String, Rect)> {
+    fn walk(shape: &egui::Shape, out: &mut Vec<(String, Rect)>) {
         match shape {
-            egui::Shape::Text(text) => out.push(text.galley.text().to_owned()),
+            egui::Shape::Text(text) => out.push((text.galley.text().to_owned(), text.visual_bounding_rect())),
             egui::Shape::Vec(shapes) => shapes.iter().for_each(|s| walk(s, out)),
             _ => {}
         }

@@ -71,8 +71,8 @@ pub struct RestyleParams {
     #[persist = "pack"]
     pub pack: Arc<RwLock<Option<String>>>,
 
-    /// Where the models run: auto (a GPU when ONNX Runtime has one), CPU or GPU. Takes effect
-    /// when the plugin is next activated.
+    /// Where the models run: auto (a GPU when ONNX Runtime has one), CPU or GPU. Set in the
+    /// editor's pack menu, which reloads the pack on the new provider.
     #[persist = "provider"]
     pub provider: Arc<RwLock<Provider>>,
 }

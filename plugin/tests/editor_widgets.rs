@@ -22,15 +22,20 @@ struct Harness {
     time: f64,
     modifiers: Modifiers,
     texts: Vec<String>,
+    /// Where each text was drawn in the last frame.
+    text_rects: Vec<(String, Rect)>,
 }
 
 impl Harness {
     fn new() -> Self {
-        let shared = shared();
+        Self::with(shared())
+    }
+
+    fn with(shared: Shared) -> Self {
         let host = Arc::new(FakeHost::new(&shared.params));
         let ctx = egui::Context::default();
         editor::theme::apply(&ctx);
-        let mut harness = Self { ctx, view: EditorView::default(), shared, host, time: 0.0, modifiers: Modifiers::NONE, texts: Vec::new() };
+        let mut harness = Self { ctx, view: EditorView::default(), shared, host, time: 0.0, modifiers: Modifiers::NONE, texts: Vec::new(), text_rects: Vec::new() };
         harness.frame(vec![]);
         harness.frame(vec![]);
         harness.host.take_events();
@@ -51,7 +56,8 @@ impl Harness {
         let mut output = self.ctx.run_ui(input, |ui| view.ui(ui, shared, &setter));
         // No renderer here to upload textures to.
         output.textures_delta.clear();
-        self.texts = editor::shown_texts(&output.shapes);
+        self.text_rects = editor::shown_text_rects(&output.shapes);
+        self.texts = self.text_rects.iter().map(|(text, _)| text.clone()).collect();
     }
 
     fn rect_of(&self, id: egui::Id) -> Rect {
@@ -80,6 +86,12 @@ impl Harness {
         let (down, up) = (self.press(at, true), self.press(at, false));
         self.frame(vec![down, up]);
         self.frame(vec![]);
+    }
+
+    /// Where `text` was drawn last in the last frame: on top, where a popup is.
+    fn text_at(&self, text: &str) -> Pos2 {
+        let found = self.text_rects.iter().rev().find(|(t, _)| t == text);
+        found.unwrap_or_else(|| panic!("{text:?} is not shown: {:?}", self.texts)).1.center()
     }
 
     fn shows(&self, text: &str) -> bool {
@@ -297,4 +309,28 @@ fn the_pack_list_is_default_plus_the_folders_in_the_user_pack_folder() {
 
     let h = Harness::new();
     assert!(h.shows("Default"), "{:?}", h.texts);
+}
+
+/// The pack menu also says where the models run: choosing CPU sets the saved setting and asks
+/// the plugin to reload the running pack on it (the switch itself is tested in tests/onnx.rs).
+#[test]
+fn the_pack_menu_sets_where_the_models_run_and_reloads_the_pack() {
+    use restyle::onnx::Provider;
+    use restyle::switch::PackRequest;
+    use std::sync::Mutex;
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let mut shared = shared();
+    let heard = requests.clone();
+    shared.choose_pack = Arc::new(move |request| heard.lock().unwrap().push(request));
+    let mut h = Harness::with(shared);
+    let menu = h.text_at("Default");
+    h.click(menu);
+    // A popup is measured in its first frame and placed in the next.
+    h.frame(vec![]);
+    assert!(h.shows("Runs on"), "the menu is open: {:?}", h.texts);
+    let cpu = h.text_at("CPU");
+    h.click(cpu);
+    assert_eq!(*h.shared.params.provider.read().unwrap(), Provider::Cpu);
+    assert_eq!(*requests.lock().unwrap(), vec![PackRequest(None)]);
+    assert!(h.host.take_events().is_empty(), "no host parameter changes");
 }

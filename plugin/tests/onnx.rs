@@ -292,7 +292,7 @@ fn default_pack_matches_its_python_fixture() {
 }
 
 /// A user pack folder with a good pack ("good", the tiny fixture) and a broken one ("bad").
-fn user_pack_folder(test: &str) -> PathBuf {
+fn user_pack_folder(test: &str) -> std::path::PathBuf {
     let packs = std::env::temp_dir().join(format!("restyle-user-packs-{test}-{}", std::process::id()));
     let good = tiny_pack_with(&format!("{test}-good"), &[]);
     let bad = tiny_pack_with(&format!("{test}-bad"), &[("generator.onnx", b"garbage".to_vec())]);
