@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
 
-use common::{fixtures, require_runtime, tiny_pack_with};
+use common::{fixtures, noise, require_runtime, tiny_pack_with};
 use std::sync::{Arc, RwLock};
 
 use restyle::engine::{Controls, Engine, EngineConfig, ModelSwap, Pacing};
@@ -244,7 +244,7 @@ fn run_engine_on_noise(generator: OnnxGenerator) -> StatsSnapshot {
     let controls = Controls::default();
     engine.jump_to(&controls);
     let len = 48_000;
-    let mut channels: Vec<Vec<f32>> = (0..2u64).map(|c| restyle_dsp::noise::white_noise(len, c + 3)).collect();
+    let mut channels: Vec<Vec<f32>> = (0..2u64).map(|c| noise(len, c + 3)).collect();
     for start in (0..len).step_by(512) {
         let end = (start + 512).min(len);
         let mut block: Vec<&mut [f32]> = channels.iter_mut().map(|c| &mut c[start..end]).collect();
@@ -335,7 +335,7 @@ fn a_saved_pack_that_is_refused_falls_back_to_the_built_in_pack_and_says_why() {
 fn play(engine: &mut Engine, controls: &Controls, blocks: usize, seed: u64) -> Vec<f32> {
     let mut output = Vec::new();
     for b in 0..blocks {
-        let mut channels: Vec<Vec<f32>> = (0..2u64).map(|c| restyle_dsp::noise::white_noise(128, seed + 2 * b as u64 + c)).collect();
+        let mut channels: Vec<Vec<f32>> = (0..2u64).map(|c| noise(128, seed + 2 * b as u64 + c)).collect();
         let mut block: Vec<&mut [f32]> = channels.iter_mut().map(|c| c.as_mut_slice()).collect();
         engine.process(&mut block, controls);
         output.extend(channels.concat());
