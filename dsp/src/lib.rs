@@ -8,6 +8,7 @@ pub mod window;
 pub mod mel;
 pub mod mfcc;
 pub mod noise;
+pub mod ramp;
 pub mod resample;
 
 pub use realfft::num_complex::Complex32;

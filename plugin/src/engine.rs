@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use atomic_float::AtomicF32;
-use nice_plug::prelude::{Smoother, SmoothingStyle};
 use restyle_dsp::delay::DelayLine;
 use restyle_dsp::features::log_magnitude;
+use restyle_dsp::ramp::Ramp;
 use restyle_dsp::resample::{round_trip_delay, Resampler};
 use restyle_dsp::stft::Stft;
 use restyle_dsp::window::WindowShape;
@@ -114,10 +114,10 @@ pub struct Engine {
     dry_out: Vec<Vec<f32>>,
     /// Per-sample input gain of the current chunk, applied to both paths.
     input_ramp: Vec<f32>,
-    mix: Smoother<f32>,
-    input_gain: Smoother<f32>,
-    output_gain: Smoother<f32>,
-    bypass: Smoother<f32>,
+    mix: Ramp,
+    input_gain: Ramp,
+    output_gain: Ramp,
+    bypass: Ramp,
     /// Per-sample factor by which the published peak levels fall.
     peak_decay: f32,
     stats: Arc<EngineStats>,
@@ -158,11 +158,8 @@ impl Engine {
         stats.sample_rate.store(config.sample_rate, Relaxed);
         let reference_power = (stft.windows().analysis().iter().sum::<f32>() / 2.0).powi(2);
         let frames = FramePipeline::new(models.into(), channels, stft.bins(), delay, config.pacing, stats.clone(), swap, reference_power)?;
-        let smoother = |value: f32| {
-            let s = Smoother::new(SmoothingStyle::Linear(RAMP_MS));
-            s.reset(value);
-            s
-        };
+        let ramp_len = (RAMP_MS / 1000.0 * config.sample_rate as f32).round() as usize;
+        let ramp = |value: f32| Ramp::new(value, ramp_len);
         let defaults = Controls::default();
         Ok(Self {
             config,
@@ -174,10 +171,10 @@ impl Engine {
             wet: vec![vec![0.0; CHUNK]; channels],
             dry_out: vec![vec![0.0; CHUNK]; channels],
             input_ramp: vec![0.0; CHUNK],
-            mix: smoother(defaults.mix),
-            input_gain: smoother(defaults.input_gain),
-            output_gain: smoother(defaults.output_gain),
-            bypass: smoother(0.0),
+            mix: ramp(defaults.mix),
+            input_gain: ramp(defaults.input_gain),
+            output_gain: ramp(defaults.output_gain),
+            bypass: ramp(0.0),
             peak_decay: 10f32.powf(-PEAK_DECAY_DB_PER_S / 20.0 / config.sample_rate as f32),
             stats,
         })
@@ -215,10 +212,10 @@ impl Engine {
     /// Sets every control to `controls` at once, without ramps (after loading a state).
     pub fn jump_to(&mut self, controls: &Controls) {
         let controls = self.usable(controls);
-        self.mix.reset(controls.mix);
-        self.input_gain.reset(controls.input_gain);
-        self.output_gain.reset(controls.output_gain);
-        self.bypass.reset(if controls.bypass { 1.0 } else { 0.0 });
+        self.mix.jump(controls.mix);
+        self.input_gain.jump(controls.input_gain);
+        self.output_gain.jump(controls.output_gain);
+        self.bypass.jump(if controls.bypass { 1.0 } else { 0.0 });
         self.frames.target_style = controls.style;
         self.frames.style = controls.style;
     }
@@ -236,12 +233,11 @@ impl Engine {
     /// Processes one block in place; `block[c]` is channel `c`, any length.
     pub fn process(&mut self, block: &mut [&mut [f32]], controls: &Controls) {
         debug_assert_eq!(block.len(), self.config.channels);
-        let sr = self.config.sample_rate as f32;
         let controls = self.usable(controls);
-        self.mix.set_target(sr, controls.mix);
-        self.input_gain.set_target(sr, controls.input_gain);
-        self.output_gain.set_target(sr, controls.output_gain);
-        self.bypass.set_target(sr, if controls.bypass { 1.0 } else { 0.0 });
+        self.mix.set_target(controls.mix);
+        self.input_gain.set_target(controls.input_gain);
+        self.output_gain.set_target(controls.output_gain);
+        self.bypass.set_target(if controls.bypass { 1.0 } else { 0.0 });
         self.frames.target_style = controls.style;
 
         let len = block.first().map_or(0, |c| c.len());
@@ -254,7 +250,7 @@ impl Engine {
     }
 
     /// `controls` limited to what the audio path can multiply by. A host or caller may send
-    /// anything: a NaN would stick in the smoothers and the style glide and silence every later
+    /// anything: a NaN would stick in the ramps and the style glide and silence every later
     /// sample, an infinite gain or weight would make every later sample infinite. So a value that
     /// is not a number leaves its control where it is (style weights as a whole), and the others
     /// are clamped to their ranges: mix 0–1, gains 0 to +24 dB, each style weight 0–1.
@@ -267,9 +263,9 @@ impl Engine {
         };
         Controls {
             style,
-            mix: keep_or_clamp(controls.mix, self.mix.previous_value(), 1.0),
-            input_gain: keep_or_clamp(controls.input_gain, self.input_gain.previous_value(), MAX_CONTROL_GAIN),
-            output_gain: keep_or_clamp(controls.output_gain, self.output_gain.previous_value(), MAX_CONTROL_GAIN),
+            mix: keep_or_clamp(controls.mix, self.mix.target(), 1.0),
+            input_gain: keep_or_clamp(controls.input_gain, self.input_gain.target(), MAX_CONTROL_GAIN),
+            output_gain: keep_or_clamp(controls.output_gain, self.output_gain.target(), MAX_CONTROL_GAIN),
             bypass: controls.bypass,
         }
     }
