@@ -2,7 +2,7 @@
 //! editor, the log and `restyle render --json`. The plugin keeps one across re-activations, so
 //! an open editor keeps reading the same object.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 use atomic_float::AtomicF32;
 
@@ -45,6 +45,9 @@ pub struct EngineStats {
     pub late_frames: AtomicU64,
     /// Frames the model failed on (an error, a panic or a non-finite output): played dry.
     pub failed_frames: AtomicU64,
+    /// The worst way the running model has failed, a [`ModelFault`]: so the editor and a render
+    /// can say why frames play dry, not only how many.
+    model_fault: AtomicU8,
     /// Input samples that were NaN or infinite and were replaced by silence.
     pub nonfinite_input: AtomicU64,
     /// Whether the inference thread got real-time scheduling.
@@ -63,6 +66,7 @@ pub struct StatsSnapshot {
     pub frames_submitted: u64,
     pub late_frames: u64,
     pub failed_frames: u64,
+    pub model_fault: ModelFault,
     pub nonfinite_input: u64,
     pub inferences: u64,
     pub inference_ms_mean: f32,
@@ -81,6 +85,20 @@ impl EngineStats {
         if ms > self.inference_ms_max.load(Relaxed) {
             self.inference_ms_max.store(ms, Relaxed);
         }
+    }
+
+    /// Records a model failure; called by the inference thread only. The worst kind is kept.
+    pub fn record_model_fault(&self, fault: ModelFault) {
+        self.model_fault.fetch_max(fault as u8, Relaxed);
+    }
+
+    /// Forgets the running model's failures: a new model has taken its place.
+    pub fn clear_model_fault(&self) {
+        self.model_fault.store(ModelFault::None as u8, Relaxed);
+    }
+
+    pub fn model_fault(&self) -> ModelFault {
+        ModelFault::from_u8(self.model_fault.load(Relaxed))
     }
 
     /// Publishes one verdict of the style meter; called by the inference thread only.
@@ -104,10 +122,48 @@ impl EngineStats {
             frames_submitted: self.frames_submitted.load(Relaxed),
             late_frames: self.late_frames.load(Relaxed),
             failed_frames: self.failed_frames.load(Relaxed),
+            model_fault: self.model_fault(),
             nonfinite_input: self.nonfinite_input.load(Relaxed),
             inferences: self.inferences.load(Relaxed),
             inference_ms_mean: self.inference_ms_mean.load(Relaxed),
             inference_ms_max: self.inference_ms_max.load(Relaxed),
+        }
+    }
+}
+
+/// How the running model has failed, from least to most serious. Frames it fails on play dry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum ModelFault {
+    #[default]
+    None = 0,
+    /// The model returned an error (ONNX Runtime refused a call).
+    Error = 1,
+    /// The model returned NaN or infinite values.
+    NonFinite = 2,
+    /// The model panicked; it is not called again.
+    Panicked = 3,
+}
+
+impl ModelFault {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Self::Error,
+            2 => Self::NonFinite,
+            3 => Self::Panicked,
+            _ => Self::None,
+        }
+    }
+
+    /// The fault in words, with what the plugin does about it; `None` when there is none.
+    pub fn describe(self, failed_frames: u64) -> Option<String> {
+        let frames = if failed_frames == 1 { "1 frame".to_owned() } else { format!("{failed_frames} frames") };
+        match self {
+            Self::None => None,
+            Self::Error => Some(format!("the model failed on {frames} (see the log); those played dry")),
+            Self::NonFinite => Some(format!("the model gave NaN or infinite values on {frames}; those played dry")),
+            Self::Panicked => Some("the model crashed; playing dry until another pack is loaded".to_owned()),
         }
     }
 }

@@ -14,7 +14,7 @@ use rtrb::{Consumer, Producer};
 
 use crate::model::{FrameBatch, FrameModel, Models, StyleMeter, StyleWeights, MAX_STYLES};
 use crate::priority;
-use crate::stats::EngineStats;
+use crate::stats::{EngineStats, ModelFault};
 
 /// The largest per-bin gain a model may apply (+60 dB): a runaway model is limited, not obeyed.
 pub const MAX_GAIN: f32 = 1000.0;
@@ -149,6 +149,7 @@ impl Worker {
                         scratch: Vec::new(),
                     });
                     report = FailureReport::default();
+                    shared.stats.clear_model_fault();
                     poisoned = catch_unwind(AssertUnwindSafe(|| model.reset())).is_err();
                 }
                 while let Ok(mut job) = requests.pop() {
@@ -173,13 +174,16 @@ impl Worker {
                     } else if poisoned {
                         Outcome::Failed
                     } else {
-                        let (outcome, panicked) = infer(model.as_mut(), &mut job, &mut out, bins, &shared.stats, &mut report);
-                        poisoned |= panicked;
-                        if let Some(old) = outgoing.as_mut().filter(|_| outcome == Outcome::Done) {
+                        let result = infer(model.as_mut(), &mut job, &mut out, bins, &shared.stats, &mut report);
+                        poisoned |= result == Err(ModelFault::Panicked);
+                        if let Err(fault) = result {
+                            shared.stats.record_model_fault(fault);
+                        }
+                        if let Some(old) = outgoing.as_mut().filter(|_| result.is_ok()) {
                             old.fade(&mut job, bins, &shared.stats, &mut report);
                         }
                         outgoing = outgoing.filter(|old| old.frames_left > 0);
-                        outcome
+                        if result.is_ok() { Outcome::Done } else { Outcome::Failed }
                     };
                     match job.outcome {
                         Outcome::Failed => {
@@ -212,11 +216,11 @@ impl Outgoing {
         let len = job.channels * bins;
         self.incoming.clear();
         self.incoming.extend_from_slice(&job.gain[..len]);
-        let (outcome, panicked) = infer(self.model.as_mut(), job, &mut self.scratch, bins, stats, report);
+        let result = infer(self.model.as_mut(), job, &mut self.scratch, bins, stats, report);
         let new_share = 1.0 - self.frames_left as f32 / (SWAP_FADE_FRAMES + 1) as f32;
-        self.frames_left = if panicked { 0 } else { self.frames_left - 1 };
+        self.frames_left = if result == Err(ModelFault::Panicked) { 0 } else { self.frames_left - 1 };
         for (gain, new) in job.gain[..len].iter_mut().zip(&self.incoming) {
-            *gain = if outcome == Outcome::Done {
+            *gain = if result.is_ok() {
                 (gain.max(f32::MIN_POSITIVE).ln() * (1.0 - new_share) + new.max(f32::MIN_POSITIVE).ln() * new_share).exp()
             } else {
                 *new
@@ -225,8 +229,8 @@ impl Outgoing {
     }
 }
 
-/// Runs the model on one job and turns its output into gains. Returns the outcome and whether
-/// the model panicked.
+/// Runs the model on one job and turns its output into gains, or says how the model failed
+/// (the gains are then unusable).
 fn infer(
     model: &mut dyn FrameModel,
     job: &mut FrameJob,
@@ -234,7 +238,7 @@ fn infer(
     bins: usize,
     stats: &EngineStats,
     report: &mut FailureReport,
-) -> (Outcome, bool) {
+) -> Result<(), ModelFault> {
     let len = job.channels * bins;
     out.resize(len, 0.0);
     let started = Instant::now();
@@ -244,11 +248,11 @@ fn infer(
     match result {
         Err(_) => {
             report.once("the model panicked; playing dry from now on");
-            (Outcome::Failed, true)
+            Err(ModelFault::Panicked)
         }
         Ok(Err(error)) => {
             report.once(&format!("the model failed: {error:#}"));
-            (Outcome::Failed, false)
+            Err(ModelFault::Error)
         }
         Ok(Ok(())) => {
             let mut finite = true;
@@ -257,7 +261,11 @@ fn infer(
                 finite &= g.is_finite();
                 *gain = g.clamp(0.0, MAX_GAIN);
             }
-            (if finite { Outcome::Done } else { Outcome::Failed }, false)
+            if !finite {
+                report.once("the model gave NaN or infinite values; those frames play dry");
+                return Err(ModelFault::NonFinite);
+            }
+            Ok(())
         }
     }
 }

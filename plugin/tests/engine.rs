@@ -259,3 +259,98 @@ fn levels_and_spectrum_are_published_for_the_editor() {
     assert!((bands_out[loudest] - bands_in[loudest]).abs() < 0.5, "identity: out {} in {}", bands_out[loudest], bands_in[loudest]);
     assert!(bands_in[5] < bands_in[loudest] - 40.0, "far from the tone is quiet");
 }
+
+/// How [`FaultyModel`] misbehaves.
+#[derive(Clone, Copy, Debug)]
+enum Misbehaviour {
+    Panic,
+    NonFinite,
+    Error,
+}
+
+/// Halves every bin, except on calls `from..to`, where it misbehaves.
+struct FaultyModel {
+    calls: usize,
+    faulty: std::ops::Range<usize>,
+    misbehaviour: Misbehaviour,
+    inner: GainModel,
+}
+
+impl FrameModel for FaultyModel {
+    fn name(&self) -> &str {
+        "faulty"
+    }
+    fn styles(&self) -> &[String] {
+        self.inner.styles()
+    }
+    fn run(&mut self, batch: &FrameBatch<'_>, out: &mut [f32]) -> anyhow::Result<()> {
+        self.calls += 1;
+        if !self.faulty.contains(&(self.calls - 1)) {
+            return self.inner.run(batch, out);
+        }
+        match self.misbehaviour {
+            Misbehaviour::Panic => panic!("a model that panics (on purpose, in a test)"),
+            Misbehaviour::NonFinite => {
+                self.inner.run(batch, out)?;
+                out[7] = f32::NAN;
+                out[300] = f32::INFINITY;
+                Ok(())
+            }
+            Misbehaviour::Error => anyhow::bail!("a model that fails (on purpose, in a test)"),
+        }
+    }
+}
+
+/// A model that panics, returns NaN or infinity, or fails, costs only the frames it fails on:
+/// they play dry (a panicking model is not called again), the failures are counted, the status
+/// line says what happened in words, and the audio thread never waits.
+#[test]
+fn a_failing_model_plays_dry_counts_the_frames_and_says_why() {
+    use restyle::editor::status::StatusLine;
+    use restyle::stats::{ModelFault, Status};
+
+    let controls = Controls::default();
+    let seconds = 2;
+    for (misbehaviour, fault, words) in [
+        (Misbehaviour::NonFinite, ModelFault::NonFinite, "NaN or infinite values on 40 frames"),
+        (Misbehaviour::Error, ModelFault::Error, "failed on 40 frames"),
+        (Misbehaviour::Panic, ModelFault::Panicked, "crashed"),
+    ] {
+        let model = FaultyModel {
+            calls: 0,
+            faulty: 100..140,
+            misbehaviour,
+            inner: GainModel { gain: 0.5, styles: vec!["Half".into()] },
+        };
+        let mut engine = engine(48_000, 2, 128, Pacing::Offline, Box::new(model), &controls);
+        let input: Vec<Vec<f32>> = (0..2).map(|c| noise(48_000 * seconds, c + 11)).collect();
+        let started = Instant::now();
+        let output = stream(&mut engine, &input, BlockSizes::Fixed(128), &controls);
+        let took = started.elapsed();
+        let stats = engine.stats().snapshot();
+        assert!(output.iter().flatten().all(|y| y.is_finite()), "{misbehaviour:?}: non-finite output");
+        assert!(took < Duration::from_secs(20), "{misbehaviour:?}: {took:?} for {seconds} s of audio");
+        assert_eq!(stats.model_fault, fault, "{misbehaviour:?}: {stats:?}");
+
+        // The last half second: the halved signal if the model came back, the dry signal if not.
+        let latency = engine.latency();
+        let tail = output[0].len() - 24_000..output[0].len();
+        let rms = |x: &[f32]| (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
+        let ratio = rms(&output[0][tail.clone()]) / rms(&input[0][tail.start - latency..tail.end - latency]);
+        let frames = stats.frames_submitted;
+        match misbehaviour {
+            Misbehaviour::Panic => {
+                assert_eq!(stats.failed_frames, frames - 100, "every frame from the panic on fails: {stats:?}");
+                let err = tail.map(|n| (output[0][n] - input[0][n - latency]).abs()).fold(0.0, f32::max);
+                assert!(err < 1e-4, "after the panic the output is the dry signal: error {err}");
+            }
+            _ => {
+                assert_eq!(stats.failed_frames, 40, "{misbehaviour:?}: {stats:?}");
+                assert!((ratio - 0.5).abs() < 0.02, "{misbehaviour:?}: the model is back afterwards: level ratio {ratio}");
+            }
+        }
+        let line = StatusLine::new(engine.stats(), &Status::default());
+        let error = line.error.unwrap_or_default();
+        assert!(error.contains(words), "{misbehaviour:?}: the status line says {error:?}");
+    }
+}

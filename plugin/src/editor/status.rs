@@ -17,7 +17,8 @@ pub struct StatusLine {
     pub late: String,
     /// "383 samples · 8.0 ms".
     pub latency: String,
-    /// Why the plugin is passing audio through, in words, if it is.
+    /// Why the plugin is passing audio through, in words, if it is: a library or pack problem,
+    /// else a failing model.
     pub error: Option<String>,
 }
 
@@ -64,6 +65,7 @@ impl StatusLine {
             format!("latency {samples} samples · {:.1} ms", samples as f64 * 1000.0 / rate as f64)
         };
 
-        Self { provider, model, inference, late, latency, error: status.error.clone() }
+        let fault = stats.model_fault().describe(stats.failed_frames.load(Relaxed));
+        Self { provider, model, inference, late, latency, error: status.error.clone().or(fault) }
     }
 }
