@@ -33,6 +33,8 @@ pub struct TestHostShared {
     restart_requests: AtomicU32,
     /// The plugin asked for a parameter flush.
     flush_requested: AtomicBool,
+    /// What the plugin's editor asked of the window the host embeds it in (`clap.gui`).
+    gui: GuiRequests,
 }
 
 impl SharedHandler<'_> for TestHostShared {
@@ -98,7 +100,8 @@ impl HostHandlers for TestHost {
             .register::<HostLog>()
             .register::<HostLatency>()
             .register::<HostParams>()
-            .register::<HostState>();
+            .register::<HostState>()
+            .register::<clack_extensions::gui::HostGui>();
     }
 }
 
@@ -651,4 +654,226 @@ fn process_blocks(
     );
 
     Ok(output)
+}
+
+// The editor (`clap.gui`), and parameter flushes that bring back what the plugin sends.
+//
+// nice-plug's CLAP wrapper asks nothing more of a host for its editor on Linux than `clap.gui`
+// (it unwraps the host's `clap.host.gui` when the editor is created) and `request_callback`:
+// baseview runs the editor's X11 event loop on a thread of its own and hands the host only its
+// resize and closed notifications through `on_main_thread`. It uses neither `timer-support` nor
+// `posix-fd-support`, so this host has neither.
+
+/// What the plugin's editor asked of the window the host embeds it in.
+#[derive(Default)]
+struct GuiRequests {
+    /// Times the plugin said its editor window was closed or lost (`gui.closed`).
+    closed: AtomicU32,
+    /// The sizes, in pixels, the editor asked its parent window to take (`gui.request_resize`).
+    resize_requests: std::sync::Mutex<Vec<(u32, u32)>>,
+}
+
+impl clack_extensions::gui::HostGuiImpl for TestHostShared {
+    fn resize_hints_changed(&self) {}
+
+    /// Recorded and refused: the tests' host window keeps the size it was made with, and a
+    /// refusal tells the plugin to go back to its previous size.
+    fn request_resize(&self, new_size: clack_extensions::gui::GuiSize) -> Result<(), HostError> {
+        if let Ok(mut requests) = self.gui.resize_requests.lock() {
+            requests.push((new_size.width, new_size.height));
+        }
+        Err(HostError::Message(
+            "the test host's window has a fixed size",
+        ))
+    }
+
+    fn request_show(&self) -> Result<(), HostError> {
+        Err(HostError::Message("the test host shows the editor itself"))
+    }
+
+    fn request_hide(&self) -> Result<(), HostError> {
+        Err(HostError::Message("the test host hides the editor itself"))
+    }
+
+    fn closed(&self, _was_destroyed: bool) {
+        self.gui.closed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A parameter event the plugin sends the host: its own edits (from its editor), each change
+/// inside a gesture, so the host can record them as automation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamOutput {
+    GestureBegin {
+        param_id: u32,
+    },
+    /// The new CLAP value (normalized for continuous nice-plug parameters).
+    Value {
+        param_id: u32,
+        value: f64,
+    },
+    GestureEnd {
+        param_id: u32,
+    },
+}
+
+impl ParamOutput {
+    pub fn param_id(&self) -> u32 {
+        match *self {
+            ParamOutput::GestureBegin { param_id }
+            | ParamOutput::Value { param_id, .. }
+            | ParamOutput::GestureEnd { param_id } => param_id,
+        }
+    }
+}
+
+/// The parameter events among `events`, in order; any other kind is an error.
+fn param_outputs(events: &EventBuffer) -> Result<Vec<ParamOutput>> {
+    use clack_host::events::spaces::CoreEventSpace;
+
+    let id = |id: Option<ClapId>| id.map_or(u32::MAX, ClapId::get);
+    events
+        .iter()
+        .map(|event| match event.as_core_event() {
+            Some(CoreEventSpace::ParamGestureBegin(e)) => Ok(ParamOutput::GestureBegin {
+                param_id: id(e.param_id()),
+            }),
+            Some(CoreEventSpace::ParamValue(e)) => Ok(ParamOutput::Value {
+                param_id: id(e.param_id()),
+                value: e.value(),
+            }),
+            Some(CoreEventSpace::ParamGestureEnd(e)) => Ok(ParamOutput::GestureEnd {
+                param_id: id(e.param_id()),
+            }),
+            _ => Err(anyhow!(
+                "the plugin sent an event that is not a parameter event: {:?}",
+                event.header()
+            )),
+        })
+        .collect()
+}
+
+impl PluginUnderTest {
+    /// Whether the plugin can show its editor with window API `api`, embedded in a host window
+    /// (`is_floating == false`) or in a window of its own.
+    pub fn gui_is_api_supported(
+        &mut self,
+        api: clack_extensions::gui::GuiApiType<'_>,
+        is_floating: bool,
+    ) -> Result<bool> {
+        let gui: clack_extensions::gui::PluginGui = self.extension("gui")?;
+        let configuration = clack_extensions::gui::GuiConfiguration {
+            api_type: api,
+            is_floating,
+        };
+        Ok(gui.is_api_supported(&self.instance.plugin_handle(), configuration))
+    }
+
+    /// Create the editor for embedding with `api`, at scale 1 (X11 counts in physical pixels),
+    /// and return its size in pixels: what the host makes the parent window.
+    pub fn gui_create_embedded(
+        &mut self,
+        api: clack_extensions::gui::GuiApiType<'_>,
+    ) -> Result<(u32, u32)> {
+        let gui: clack_extensions::gui::PluginGui = self.extension("gui")?;
+        let configuration = clack_extensions::gui::GuiConfiguration {
+            api_type: api,
+            is_floating: false,
+        };
+        gui.create(&self.instance.plugin_handle(), configuration)
+            .map_err(|e| anyhow!("gui.create({api:?}, embedded) failed: {e:?}"))?;
+        // A plugin may ignore the scale on X11; a refusal is no error.
+        let _ = gui.set_scale(&self.instance.plugin_handle(), 1.0);
+        let size = gui
+            .get_size(&self.instance.plugin_handle())
+            .context("gui.get_size gave no size after gui.create")?;
+        self.run_main_thread_callbacks();
+        Ok((size.width, size.height))
+    }
+
+    /// Embed the created editor in the X11 window `window` (a window ID, as in `clap_window`).
+    pub fn gui_set_parent_x11(&mut self, window: u32) -> Result<()> {
+        let gui: clack_extensions::gui::PluginGui = self.extension("gui")?;
+        let handle = clack_extensions::gui::Window::from_x11_handle(window.into());
+        // SAFETY: an X11 window is named by an ID, not a pointer: one that goes away before
+        // `gui_destroy` makes the plugin's X requests fail, it cannot make memory invalid.
+        unsafe { gui.set_parent(&self.instance.plugin_handle(), handle) }
+            .map_err(|e| anyhow!("gui.set_parent(x11 window {window:#x}) failed: {e:?}"))?;
+        self.run_main_thread_callbacks();
+        Ok(())
+    }
+
+    /// Show the embedded editor.
+    pub fn gui_show(&mut self) -> Result<()> {
+        let gui: clack_extensions::gui::PluginGui = self.extension("gui")?;
+        gui.show(&self.instance.plugin_handle())
+            .map_err(|e| anyhow!("gui.show failed: {e:?}"))?;
+        self.run_main_thread_callbacks();
+        Ok(())
+    }
+
+    /// Destroy the editor (its window goes; the plugin stays).
+    pub fn gui_destroy(&mut self) -> Result<()> {
+        let gui: clack_extensions::gui::PluginGui = self.extension("gui")?;
+        gui.destroy(&self.instance.plugin_handle());
+        self.run_main_thread_callbacks();
+        Ok(())
+    }
+
+    /// Times the plugin said its editor window was closed or lost (`gui.closed`).
+    pub fn gui_closed_reports(&self) -> u32 {
+        self.instance
+            .access_shared_handler(|h| h.gui.closed.load(Ordering::SeqCst))
+    }
+
+    /// The sizes the editor asked its parent window to take, oldest first.
+    pub fn gui_resize_requests(&self) -> Vec<(u32, u32)> {
+        self.instance.access_shared_handler(|h| {
+            h.gui
+                .resize_requests
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// `params.flush` while inactive, as a host does when the plugin is not processing: `changes`
+    /// go in as param-value events (the host's edits), and what the plugin sends back (its own
+    /// edits, e.g. from its editor) comes out.
+    pub fn flush_params(&mut self, changes: &[(u32, f64)]) -> Result<Vec<ParamOutput>> {
+        let params: PluginParams = self.extension("params")?;
+        let mut events = EventBuffer::with_capacity(changes.len());
+        for &(param_id, value) in changes {
+            events.push(&ParamValueEvent::new(
+                0,
+                ClapId::from_raw(param_id).context("Invalid CLAP parameter ID")?,
+                Pckn::match_all(),
+                value,
+            ));
+        }
+        let mut out_events = EventBuffer::with_capacity(256);
+        let mut handle = self
+            .instance
+            .inactive_plugin_handle()
+            .context("flush_params called on an active plugin (there process() carries events)")?;
+        params.flush(&mut handle, &events.as_input(), &mut out_events.as_output());
+        self.run_main_thread_callbacks();
+        param_outputs(&out_events)
+    }
+
+    /// Serve what the plugin asked of the main thread since the last call, as a host's event
+    /// loop does while the plugin is inactive: its `on_main_thread` callback, and a parameter
+    /// flush when it asked for one (`request_flush`, which nice-plug's editor sends with every
+    /// edit). Returns the parameter events the flush brought back.
+    pub fn serve_main_thread_requests(&mut self) -> Result<Vec<ParamOutput>> {
+        self.run_main_thread_callbacks();
+        let flush = self
+            .instance
+            .access_shared_handler(|h| h.flush_requested.swap(false, Ordering::SeqCst));
+        if flush {
+            self.flush_params(&[])
+        } else {
+            Ok(Vec::new())
+        }
+    }
 }

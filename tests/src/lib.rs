@@ -6,5 +6,6 @@
 
 pub mod bundle;
 pub mod contract;
+pub mod gui;
 pub mod host;
 pub mod signal;
