@@ -215,6 +215,20 @@ fn a_manifest_that_lies_about_tensor_names_is_refused() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A model with the right interface and NaN weights (a training run that diverged) is refused
+/// when loaded, naming the problem, rather than loading and playing dry for good.
+#[test]
+fn a_generator_with_nan_weights_is_refused_when_loaded() {
+    require_runtime();
+    let model = std::fs::read(fixtures().join("impostors/nan_weights.onnx")).unwrap();
+    let dir = tiny_pack_with("nan_weights", &[("generator.onnx", model)]);
+    let error = OnnxGenerator::new(&Pack::from_dir(&dir).unwrap(), Provider::Cpu).err().expect("refused");
+    assert!(matches!(error, PackError::Interface { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("gives NaN in bin 0 of a quiet test frame") && message.contains("not numbers"), "{message}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn a_missing_model_file_names_the_file() {
     let dir = tiny_pack_with("missing", &[]);

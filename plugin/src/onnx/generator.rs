@@ -6,7 +6,7 @@ use anyhow::{ensure, Context, Result};
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{open, Provider};
+use super::{interface_error, open, Provider};
 use crate::model::{FrameBatch, FrameModel};
 use crate::pack::{Pack, PackError, Role, BINS};
 
@@ -39,7 +39,7 @@ impl OnnxGenerator {
         let opened = open(pack, Role::Generator, provider)?;
         let state_shape = pack.manifest.state_shape().to_vec();
         let state_len = state_shape[1..].iter().map(|&d| d as usize).product();
-        Ok(Self {
+        let mut generator = Self {
             session: opened.session,
             name: pack.manifest.name.clone(),
             styles: pack.style_names(),
@@ -50,7 +50,39 @@ impl OnnxGenerator {
             state_len,
             state: Vec::new(),
             style: Vec::new(),
-        })
+        };
+        generator.refuse_non_finite(pack)?;
+        Ok(generator)
+    }
+
+    /// Runs a few frames of a quiet, flat spectrum through each style and refuses the model if
+    /// anything that comes back is not a number. A pack whose training diverged (NaN weights)
+    /// has the right interface, so without this it would load and play dry for good.
+    fn refuse_non_finite(&mut self, pack: &Pack) -> Result<(), PackError> {
+        /// A flat spectrum some 35 dB below full scale, in the engine's log-magnitude units.
+        const PROBE_LOGMAG: f32 = -2.0;
+        const PROBE_FRAMES: usize = 4;
+        let bins = BINS as usize;
+        let logmag = vec![PROBE_LOGMAG; bins];
+        let mut out = vec![0.0; bins];
+        let s = self.styles.len();
+        for slot in 0..s {
+            let style: Vec<f32> = (0..s).map(|i| if i == slot { 1.0 } else { 0.0 }).collect();
+            self.start(1);
+            for _ in 0..PROBE_FRAMES {
+                self.run_rows(&logmag, &style, 1, &mut out)
+                    .map_err(|e| interface_error(pack, Role::Generator, format!("fails on a test frame: {e:#}")))?;
+                if let Some(bin) = out.iter().position(|v| !v.is_finite()) {
+                    let problem = format!(
+                        "gives {} in bin {bin} of a quiet test frame in style '{}': its weights are not numbers (a training run that diverged?)",
+                        out[bin], self.styles[slot]
+                    );
+                    return Err(interface_error(pack, Role::Generator, problem));
+                }
+            }
+        }
+        self.start(0);
+        Ok(())
     }
 
     /// The execution provider in use: "cpu", "cuda" or "directml".

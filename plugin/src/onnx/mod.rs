@@ -169,7 +169,7 @@ fn open_unguarded(pack: &Pack, role: Role, provider: Provider) -> Result<Opened,
     Ok(Opened { session, provider: "cpu", note })
 }
 
-fn interface_error(pack: &Pack, role: Role, problem: String) -> PackError {
+pub(super) fn interface_error(pack: &Pack, role: Role, problem: String) -> PackError {
     PackError::Interface { pack: pack.manifest.name.clone(), model: role.label(), problem }
 }
 
