@@ -74,9 +74,11 @@ unsafe fn repair_value(param: ParamPtr, value: &mut ParamValue) -> Result<Option
             if !v.is_finite() {
                 return Err(format!("{v} is not a number"));
             }
-            // The round trip is not exact on skewed ranges (gains): only a real move is a repair.
-            let clamped = clamp(*v);
-            Ok(((clamped - *v).abs() > 1e-5 * v.abs().max(1.0)).then(|| {
+            // The range's ends, not a round trip through it: that is not exact on skewed ranges
+            // (gains), and would move good values.
+            let (low, high) = unsafe { (param.preview_plain(0.0), param.preview_plain(1.0)) };
+            let clamped = v.clamp(low, high);
+            Ok((clamped != *v).then(|| {
                 let note = format!("{v} is out of range, set to {clamped}");
                 *v = clamped;
                 note
