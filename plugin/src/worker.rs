@@ -185,19 +185,17 @@ impl Worker {
                         outgoing = outgoing.filter(|old| old.frames_left > 0);
                         if result.is_ok() { Outcome::Done } else { Outcome::Failed }
                     };
-                    match job.outcome {
-                        Outcome::Failed => {
-                            shared.stats.failed_frames.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Outcome::Done => {
-                            if let Some(meter) = meter.as_deref_mut() {
-                                listener.listen(meter, &out, job.channels, bins, &shared.stats, &mut report);
-                            }
-                        }
-                        Outcome::Pending | Outcome::Skipped => {}
+                    if job.outcome == Outcome::Failed {
+                        shared.stats.failed_frames.fetch_add(1, Ordering::Relaxed);
                     }
+                    let (outcome, channels) = (job.outcome, job.channels);
                     // The ring holds every job in existence, so it is never full.
                     let _ = results.push(job);
+                    // The style meter listens after the frame has gone back: its classifier call
+                    // must not make the frame late.
+                    if let (Outcome::Done, Some(meter)) = (outcome, meter.as_deref_mut()) {
+                        listener.listen(meter, &out, channels, bins, &shared.stats, &mut report);
+                    }
                 }
                 if shared.shutdown.load(Ordering::Acquire) {
                     return;
