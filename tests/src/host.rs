@@ -319,24 +319,7 @@ impl PluginUnderTest {
     /// Set parameters through `params.flush` while the plugin is inactive, the way a host applies
     /// a project's values before activating.
     pub fn set_params_while_inactive(&mut self, changes: &[(u32, f64)]) -> Result<()> {
-        let params: PluginParams = self.extension("params")?;
-        let mut events = EventBuffer::with_capacity(changes.len());
-        for &(param_id, value) in changes {
-            events.push(&ParamValueEvent::new(
-                0,
-                ClapId::from_raw(param_id).context("Invalid CLAP parameter ID")?,
-                Pckn::match_all(),
-                value,
-            ));
-        }
-        let mut out_events = EventBuffer::new();
-        let mut handle = self
-            .instance
-            .inactive_plugin_handle()
-            .context("set_params_while_inactive called on an active plugin")?;
-        params.flush(&mut handle, &events.as_input(), &mut out_events.as_output());
-        self.run_main_thread_callbacks();
-        Ok(())
+        self.flush_params(changes).map(drop)
     }
 
     /// Switch between real-time and offline (export) rendering; takes effect at the next
