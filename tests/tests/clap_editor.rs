@@ -7,7 +7,7 @@
 //! `libgl1-mesa-dri`; without Xvfb the test fails and says so. Pictures of each step go to
 //! `target/tmp/clap_editor/` (binary PPM).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clack_extensions::gui::GuiApiType;
 use restyle_tests::contract::{self, clap_param_id};
 use restyle_tests::gui::{HostWindow, Picture, Region, Screen, XServer, LEFT_BUTTON};
@@ -145,12 +145,6 @@ impl<'s> Session<'s> {
         let window = screen.create_window(WINDOW_AT.0, WINDOW_AT.1, width, height)?;
         plugin.gui_set_parent_x11(window.id())?;
         plugin.gui_show()?;
-        let children = window.children()?;
-        assert_eq!(
-            children.len(),
-            1,
-            "the editor should be one window inside the host's: {children:?}"
-        );
         let whole = Region {
             x: 0,
             y: 0,
@@ -165,6 +159,12 @@ impl<'s> Session<'s> {
             received: Vec::new(),
         };
 
+        // The editor's window thread may map its window after `gui.show` has returned.
+        let children = session.wait_for("the editor's window inside the host's", REACTION_LIMIT, |s| {
+            let children = s.window.children()?;
+            Ok((!children.is_empty()).then_some(children))
+        })?;
+        ensure!(children.len() == 1, "the editor should be one window inside the host's: {children:?}");
         let shown = session.wait_for("the editor to draw in the host window", DRAW_LIMIT, |s| {
             let picture = s.window.grab(whole)?;
             Ok((picture.deviation() > DRAWN).then_some(picture))
