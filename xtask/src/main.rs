@@ -3,6 +3,7 @@
 //! - `bundle`: nice-plug's bundler (CLAP + VST3 + the standalone binary), then the ONNX Runtime
 //!   library copied into every bundle so that the plugin finds it beside its own binary.
 //! - `fetch-ort`: the ONNX Runtime library from its PyPI wheel into `vendor/onnxruntime/`.
+//! - `vst3-check`: the built VST3 bundle in a real host, pedalboard (also part of `test`).
 //!
 //! nice-plug's other commands (`bundle-universal`, `known-packages`) are passed through to it
 //! unchanged. A new command is one more arm in `main`'s match and a line in `usage`.
@@ -12,6 +13,8 @@ mod demo;
 mod ort_lib;
 mod pack_check;
 mod system;
+mod venv;
+mod vst3_check;
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -25,6 +28,8 @@ fn usage() -> String {
   {COMMAND_NAME} bundle <package> [--release]          build and bundle (CLAP, VST3), then
   {COMMAND_NAME} bundle -p <p1> -p <p2> [--release]    copy the ONNX Runtime library into each
   {COMMAND_NAME} fetch-ort                             fetch libonnxruntime {version} into {vendor}/
+  {COMMAND_NAME} vst3-check [-k <name>]                check the built VST3 bundle in pedalboard, a
+                                                     real host (-k: only the checks named so)
   {COMMAND_NAME} bundle-universal | known-packages     nice-plug-xtask's commands, passed through
   {COMMAND_NAME} help                                  this message
 
@@ -54,6 +59,7 @@ fn main() -> Result<()> {
             nice_plug_xtask::main_with_args(COMMAND_NAME, args.iter().cloned())?;
             bundle::copy_runtime_into_bundles(&root, &args[1..], &library)
         }
+        "vst3-check" => vst3_check::check(&workspace_root()?, &args[1..]),
         "demo" => demo::run(&workspace_root()?),
         "bench" => {
             workspace_root()?;
@@ -67,6 +73,7 @@ fn main() -> Result<()> {
             nice_plug_xtask::main_with_args(COMMAND_NAME, bundle_args.iter().cloned())?;
             bundle::copy_runtime_into_bundles(&root, &bundle_args[1..], &library)?;
             pack_check::check(&root)?;
+            vst3_check::check(&root, &[])?;
             cargo(&["test", "--workspace"])
         }
         "help" | "-h" | "--help" => {
