@@ -392,6 +392,9 @@ struct FramePipeline {
     style: StyleWeights,
     /// Bumped at every reset, so the inference thread resets the model's state.
     epoch: u64,
+    /// Offline only: a wait for a result ran out, so the model is stuck or gone. Frames play dry
+    /// without waiting until a result comes back: a bounce must end, not take two seconds a hop.
+    stalled: bool,
     model_name: String,
     styles: Vec<String>,
     /// Bin ranges of the editor's spectrum bands, and the power of a full-scale sine's bin.
@@ -446,6 +449,7 @@ impl FramePipeline {
             target_style: style,
             style,
             epoch: 0,
+            stalled: false,
             model_name,
             styles,
             bands: spectrum_bands(bins),
@@ -519,6 +523,7 @@ impl FramePipeline {
     /// Takes every result that came back and files it with its frame, if still wanted.
     fn collect(&mut self) {
         while let Ok(job) = self.results.pop() {
+            self.stalled = false;
             let slot = (job.seq % self.pending.len() as u64) as usize;
             let pending = &mut self.pending[slot];
             if job.epoch == self.epoch && pending.seq == Some(job.seq) && pending.job.is_none() {
@@ -536,8 +541,8 @@ impl FramePipeline {
             return;
         };
         let slot = (j % self.pending.len() as u64) as usize;
-        if self.pacing == Pacing::Offline {
-            self.wait_for(slot, j);
+        if self.pacing == Pacing::Offline && !self.stalled {
+            self.stalled = !self.wait_for(slot, j);
         }
         let pending = &mut self.pending[slot];
         let job = pending.job.take();
@@ -563,13 +568,19 @@ impl FramePipeline {
         }
     }
 
-    /// Offline only: waits (bounded) until frame `j`'s result is back.
-    fn wait_for(&mut self, slot: usize, j: u64) {
+    /// Offline only: waits (bounded) until frame `j`'s result is back. Returns false if the wait
+    /// ran out.
+    fn wait_for(&mut self, slot: usize, j: u64) -> bool {
         let deadline = Instant::now() + OFFLINE_WAIT;
-        while self.pending[slot].job.is_none() && self.pending[slot].seq == Some(j) && Instant::now() < deadline {
+        let waiting = |pending: &Pending| pending.job.is_none() && pending.seq == Some(j);
+        while waiting(&self.pending[slot]) {
+            if Instant::now() >= deadline {
+                return false;
+            }
             std::thread::yield_now();
             self.collect();
         }
+        true
     }
 }
 

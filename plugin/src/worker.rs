@@ -193,8 +193,10 @@ impl Worker {
                     let _ = results.push(job);
                     // The style meter listens after the frame has gone back: its classifier call
                     // must not make the frame late.
-                    if let (Outcome::Done, Some(meter)) = (outcome, meter.as_deref_mut()) {
-                        listener.listen(meter, &out, channels, bins, &shared.stats, &mut report);
+                    if let (Outcome::Done, Some(listening)) = (outcome, meter.as_deref_mut()) {
+                        if !listener.listen(listening, &out, channels, bins, &shared.stats, &mut report) {
+                            meter = None;
+                        }
                     }
                 }
                 if shared.shutdown.load(Ordering::Acquire) {
@@ -276,17 +278,23 @@ struct MeterInput {
 }
 
 impl MeterInput {
-    fn listen(&mut self, meter: &mut dyn StyleMeter, out: &[f32], channels: usize, bins: usize, stats: &EngineStats, report: &mut FailureReport) {
+    /// Returns false if the meter panicked: it is not called again, and restyling goes on.
+    fn listen(&mut self, meter: &mut dyn StyleMeter, out: &[f32], channels: usize, bins: usize, stats: &EngineStats, report: &mut FailureReport) -> bool {
         self.mono.clear();
         self.mono.resize(bins, 0.0);
         for channel in out.chunks_exact(bins).take(channels) {
             self.mono.iter_mut().zip(channel).for_each(|(m, x)| *m += x / channels as f32);
         }
-        match meter.push(&self.mono, &mut self.confidences) {
-            Ok(true) => stats.record_style_confidence(&self.confidences),
-            Ok(false) => {}
-            Err(error) => report.once(&format!("the style meter failed: {error:#}")),
+        match catch_unwind(AssertUnwindSafe(|| meter.push(&self.mono, &mut self.confidences))) {
+            Ok(Ok(true)) => stats.record_style_confidence(&self.confidences),
+            Ok(Ok(false)) => {}
+            Ok(Err(error)) => report.once(&format!("the style meter failed: {error:#}")),
+            Err(_) => {
+                report.once("the style meter panicked; it is off until another pack is loaded");
+                return false;
+            }
         }
+        true
     }
 }
 

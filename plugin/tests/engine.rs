@@ -354,3 +354,60 @@ fn a_failing_model_plays_dry_counts_the_frames_and_says_why() {
         assert!(error.contains(words), "{misbehaviour:?}: the status line says {error:?}");
     }
 }
+
+/// An offline render (a bounce) with a model that is stuck waits for it once, then plays dry
+/// without waiting until a result comes back: it ends, where two seconds a hop would take hours.
+#[test]
+fn an_offline_render_with_a_stuck_model_ends_playing_dry() {
+    let controls = Controls::default();
+    let model = Box::new(SlowModel { delay: Duration::from_secs(30), inner: IdentityModel::default() });
+    let mut engine = engine(48_000, 2, 512, Pacing::Offline, model, &controls);
+    let input: Vec<Vec<f32>> = (0..2).map(|c| noise(24_000, c + 21)).collect();
+    let started = Instant::now();
+    let output = stream(&mut engine, &input, BlockSizes::Fixed(512), &controls);
+    let took = started.elapsed();
+    let stats = engine.stats().snapshot();
+    assert!(took < Duration::from_secs(6), "half a second of audio took {took:?} with a stuck model");
+    assert!(stats.late_frames > 150, "the frames played dry are counted: {stats:?}");
+    for c in 0..2 {
+        let err = delayed_error(&input[c], &output[c], engine.latency());
+        assert!(err < 1e-4, "the stuck model's frames play dry: error {err}");
+    }
+}
+
+/// Fails on its third verdict by panicking.
+struct PanickingMeter {
+    frames: usize,
+}
+
+impl restyle::model::StyleMeter for PanickingMeter {
+    fn push(&mut self, _logmag: &[f32], confidences: &mut [f32]) -> anyhow::Result<bool> {
+        self.frames += 1;
+        assert!(self.frames < 3, "a style meter that panics (on purpose, in a test)");
+        confidences[0] = 1.0;
+        Ok(true)
+    }
+}
+
+/// A style meter that panics is switched off; restyling goes on as before.
+#[test]
+fn a_panicking_style_meter_is_switched_off_and_restyling_goes_on() {
+    let controls = Controls::default();
+    let models = restyle::model::Models {
+        generator: Box::new(GainModel { gain: 0.5, styles: vec!["Half".into()] }),
+        meter: Some(Box::new(PanickingMeter { frames: 0 })),
+    };
+    let mut engine = Engine::new(EngineConfig { sample_rate: 48_000, channels: 2, max_block: 256, pacing: Pacing::Offline }, models).unwrap();
+    engine.jump_to(&controls);
+    let input: Vec<Vec<f32>> = (0..2).map(|c| noise(48_000, c + 31)).collect();
+    let output = stream(&mut engine, &input, BlockSizes::Fixed(256), &controls);
+    let stats = engine.stats();
+    let snapshot = stats.snapshot();
+    assert_eq!((snapshot.failed_frames, snapshot.late_frames), (0, 0), "{snapshot:?}");
+    assert_eq!(stats.style_estimates.load(Relaxed), 2, "the meter's verdicts before it panicked");
+    let tail = 24_000..48_000;
+    let latency = engine.latency();
+    let rms = |x: &[f32]| (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
+    let ratio = rms(&output[0][tail.clone()]) / rms(&input[0][tail.start - latency..tail.end - latency]);
+    assert!((ratio - 0.5).abs() < 0.02, "the model still restyles after the meter panicked: level ratio {ratio}");
+}
