@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny end-to-end run in a temporary folder")
     ap.add_argument("--data-dir", type=Path, default=MODELS_DIR / "data")
     ap.add_argument("--pack", type=Path, default=MODELS_DIR / "packs" / "default")
-    ap.add_argument("--ae-minutes", type=float, default=36.0)
+    ap.add_argument("--ae-minutes", type=float, default=40.0)
     ap.add_argument("--adv-minutes", type=float, default=14.0)
     args = ap.parse_args(argv)
     if args.smoke:

@@ -70,6 +70,18 @@ def stft_frames(audio: np.ndarray, n_fft: int = N_FFT, hop: int = HOP,
     return out
 
 
+def overlap_add(spec: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
+    """The engine's synthesis, without its delay: `irfft(Y) * h_s` overlap-added at `hop`, sample
+    `j` of the result lined up with sample `j` of the audio `stft_frames` analysed: an
+    unmodified spectrum gives the audio back, but for the last hop, which waits for a frame that
+    never comes. float64 [frames * hop]."""
+    frames = np.fft.irfft(spec.astype(np.complex128), n=n_fft, axis=1) * synthesis_window(n_fft, hop)
+    out = np.zeros(len(spec) * hop + n_fft)
+    for k, frame in enumerate(frames):
+        out[k * hop:k * hop + n_fft] += frame
+    return out[n_fft - hop:n_fft - hop + len(spec) * hop]
+
+
 def logmag(spec: np.ndarray) -> np.ndarray:
     """The contract's feature `0.5 * ln(re^2 + im^2 + 1e-10)` (float32)."""
     re = spec.real.astype(np.float32)

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--enc", type=int, default=384)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--dec", type=int, default=384)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads per process (the default machine has 2 cores)")
     ap.add_argument("--val-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-items", type=int, default=None, help="limit items (smoke tests)")
