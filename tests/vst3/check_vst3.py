@@ -380,11 +380,22 @@ def check_parameters(host: Host) -> None:
     expect(err <= DRY_TOLERANCE, f"Style Mix 0 % is off the input by {err} at sample {at}")
 
 
+def styled_lag_slack(rate: int) -> int:
+    """Host samples by which the styled output's correlation peak may miss lag 0: at most half a
+    sample at the model's rate. Restyling is a per-frame gain on the input's spectrum, and
+    through the resamplers that can leave the peak a fraction of a model-rate sample off, which
+    at 4x the model's rate is a host sample or two (which one depends on the model's gains). A
+    wet path off by a whole model-rate sample, or by hops, still fails at every rate; the exact
+    alignment is the dry path's, checked above, and the identity model's (plugin/tests/engine.rs)."""
+    return int(rate / (2 * MODEL_RATE))
+
+
 def check_rates_and_block_sizes(host: Host) -> None:
     """Every rate and maximum block size: the latency reported before activation is the last
     one's, after activation the documented one; the output has the input's length, is finite and
     not silent, and lines up with the input once pedalboard has compensated the reported latency:
-    at Style Mix 0 it is the input, styled it correlates best with the input at lag 0."""
+    at Style Mix 0 it is the input, styled it correlates best with the input at lag 0 (within
+    `styled_lag_slack`)."""
     dry, wet = host.configured(style_mix=0), host.load()
     probe = allowed_latency(*PEDALBOARD_PROBE)
     fresh = host.load().reported_latency_samples
@@ -419,10 +430,11 @@ def check_rates_and_block_sizes(host: Host) -> None:
             level = rms(styled[:, length // 4 :])
             expect(level > 1e-3, f"{what}: the styled output is silent (RMS {level})")
             lag, corr = peak_correlation_lag(audio[:, length // 4 :], styled[:, length // 4 :], 256)
+            slack = styled_lag_slack(rate)
             expect(
-                lag == 0,
-                f"{what}: the styled output correlates best with the input {lag} samples late (r = {corr:.3f}): the "
-                f"reported latency, {latency}, is not the real one",
+                abs(lag) <= slack,
+                f"{what}: the styled output correlates best with the input {lag} samples late (r = {corr:.3f}), "
+                f"more than {slack} off: the reported latency, {latency}, is not the real one",
             )
             expect(0.3 < abs(corr) < 0.999, f"{what}: correlation {corr:.4f} with the input: unrelated, or unstyled")
             took = (time.perf_counter() - started) * 1e3
