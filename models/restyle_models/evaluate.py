@@ -57,10 +57,12 @@ def chroma_similarity(a: np.ndarray, b: np.ndarray, mask: np.ndarray, cm: np.nda
     return float((num / den).mean()) if len(num) else float("nan")
 
 
-def read_wav(path: Path) -> np.ndarray:
-    """A rendered mono 16-bit WAV as float32."""
+def spectra_of(path: Path, frames: int) -> np.ndarray:
+    """The first `frames` contract STFT frames of a rendered mono 16-bit WAV (framing is causal,
+    so only the audio those frames cover is read)."""
     with wave.open(str(path), "rb") as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
+        raw = w.readframes(min(w.getnframes(), frames * sig.HOP))
+    return sig.stft_frames(np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0)
 
 
 def resynthesized(spec_in: np.ndarray, logmag_out: np.ndarray) -> np.ndarray:
@@ -68,7 +70,7 @@ def resynthesized(spec_in: np.ndarray, logmag_out: np.ndarray) -> np.ndarray:
     `exp(logmag_out - logmag_in)` clamped to [0, 1000] (docs/CONTRACT.md: the input's phase),
     overlap-added, then the contract's log-magnitudes of that audio."""
     gain = np.clip(np.exp(logmag_out - sig.logmag(spec_in)), 0.0, 1000.0)
-    return sig.logmag(sig.stft_frames(sig.overlap_add(spec_in * gain)))
+    return sig.reanalysed(spec_in * gain)
 
 
 def stream_batch(sess, x: np.ndarray, style: np.ndarray, state_shape: list[int]) -> np.ndarray:
@@ -157,8 +159,7 @@ def main(argv: list[str] | None = None) -> None:
                 "target": y}
         for name, sess in models.items():
             outs[name] = stream_batch(sess, x, style, state_shape)
-        spec_in = [sig.stft_frames(read_wav(args.data_dir / "audio" / f"{test.ids[i]}_{names[s]}.wav"))[:t]
-                   for s in range(n_styles)]
+        spec_in = [spectra_of(args.data_dir / "audio" / f"{test.ids[i]}_{names[s]}.wav", t) for s in range(n_styles)]
         for j, (s, d) in enumerate(pairs):
             mask = y[j].max(-1) > VOICED
             for k in resynth[d]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import signal as sig
 from .dataset import load_index
-from .evaluate import VOICED, lsd_frames, read_wav, resynthesized, stream_batch
+from .evaluate import VOICED, lsd_frames, resynthesized, spectra_of, stream_batch
 from .export import session
 from .render import DATA_DIR, MODELS_DIR
 
@@ -82,7 +82,7 @@ def rtpghi(logmag: np.ndarray, lam: float, centre: float, tol: float = TOLERANCE
 
 def on_phase(logmag: np.ndarray, phase: np.ndarray) -> np.ndarray:
     """Log-magnitudes of the audio that `logmag` on `phase` resynthesizes to."""
-    return sig.logmag(sig.stft_frames(sig.overlap_add(np.exp(logmag) * np.exp(1j * phase))))
+    return sig.reanalysed(np.exp(logmag) * np.exp(1j * phase))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     audio_dir = args.data_dir / "audio"
 
     def spectra(item_id: str) -> list[np.ndarray]:
-        return [sig.stft_frames(read_wav(audio_dir / f"{item_id}_{n}.wav"))[:args.frames] for n in names]
+        return [spectra_of(audio_dir / f"{item_id}_{n}.wav", args.frames) for n in names]
 
     # fit lambda and the centre on a train phrase's true targets (no test data)
     tune = spectra(next(it["id"] for it in index["items"] if it["split"] == "train"))

@@ -82,6 +82,12 @@ def overlap_add(spec: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndar
     return out[n_fft - hop:n_fft - hop + len(spec) * hop]
 
 
+def reanalysed(spec: np.ndarray) -> np.ndarray:
+    """The contract's log-magnitudes of the audio a spectrum resynthesizes to (`overlap_add`):
+    what a listener's analysis sees of what the engine would play."""
+    return logmag(stft_frames(overlap_add(spec)))
+
+
 def logmag(spec: np.ndarray) -> np.ndarray:
     """The contract's feature `0.5 * ln(re^2 + im^2 + 1e-10)` (float32)."""
     re = spec.real.astype(np.float32)
