@@ -60,9 +60,14 @@ fn main() -> Result<()> {
             bundle::copy_runtime_into_bundles(&root, &args[1..], &library)
         }
         "vst3-check" => vst3_check::check(&workspace_root()?, &args[1..]),
-        "demo" => demo::run(&workspace_root()?),
+        // Both run the default pack, which needs the library: a fresh clone has none yet.
+        "demo" => {
+            let root = workspace_root()?;
+            ort_lib::ensure(&root)?;
+            demo::run(&root)
+        }
         "bench" => {
-            workspace_root()?;
+            ort_lib::ensure(&workspace_root()?)?;
             cargo(&["bench", "-p", "restyle", "--bench", "engine", "--bench", "inference"])
         }
         "test" => {
