@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use restyle::engine::{Controls, Engine, EngineConfig, Pacing};
+use restyle::engine::{Controls, Engine, EngineConfig, LatencyMode, Pacing};
 use restyle::model::{IdentityModel, Models};
 use restyle::render::{render, BlockSizes, RenderSettings};
 use restyle_dsp::noise::white_noise as noise;
@@ -22,7 +22,7 @@ fn cpu_time() -> Option<Duration> {
 
 fn audio_thread_per_block(block: usize, model: impl Into<Models>, label: &str) {
     let controls = Controls::default();
-    let config = EngineConfig { sample_rate: RATE, channels: 2, max_block: block, pacing: Pacing::RealTime };
+    let config = EngineConfig { sample_rate: RATE, channels: 2, max_block: block, pacing: Pacing::RealTime, latency_mode: LatencyMode::Lowest };
     let mut engine = Engine::new(config, model).expect("engine");
     engine.jump_to(&controls);
     let seconds = 20;
@@ -55,7 +55,7 @@ fn audio_thread_per_block(block: usize, model: impl Into<Models>, label: &str) {
 fn whole_engine(model: impl Into<Models>, provider: &str, label: &str) {
     let seconds = 60;
     let input: Vec<Vec<f32>> = (1..=2).map(|c| noise(RATE as usize * seconds, c)).collect();
-    let settings = RenderSettings { controls: Controls::default(), blocks: BlockSizes::Fixed(512), pacing: Pacing::Offline, paced: false };
+    let settings = RenderSettings { controls: Controls::default(), blocks: BlockSizes::Fixed(512), pacing: Pacing::Offline, paced: false, latency_mode: LatencyMode::Lowest };
     let cpu_before = cpu_time();
     let (_, report) = render(&input, RATE, &settings, model, provider, |_| {}).expect("render");
     let cpu = cpu_time().zip(cpu_before).map(|(after, before)| (after - before).as_secs_f64());

@@ -21,6 +21,7 @@ use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{EguiEditor, EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::LatencyMode;
 use crate::model::MAX_STYLES;
 use crate::params::RestyleParams;
 use crate::onnx::Provider;
@@ -326,7 +327,7 @@ impl EditorView {
 
         // The pack selector, left of it.
         let pack_rect = Rect::from_min_size(Pos2::new(bypass_rect.left() - 16.0 - 230.0, rect.center().y - 15.0), Vec2::new(230.0, 30.0));
-        self.pack_selector(ui, pack_rect, shared);
+        self.pack_selector(ui, pack_rect, shared, setter);
     }
 
     fn bypass_button(&self, ui: &mut Ui, rect: Rect, params: &RestyleParams, setter: &ParamSetter) {
@@ -354,7 +355,7 @@ impl EditorView {
         response.on_hover_text("Bypass: the dry signal, delayed by the plugin's latency so it stays aligned (host parameter)");
     }
 
-    fn pack_selector(&mut self, ui: &mut Ui, rect: Rect, shared: &Shared) {
+    fn pack_selector(&mut self, ui: &mut Ui, rect: Rect, shared: &Shared, setter: &ParamSetter) {
         self.packs.refresh_if_stale();
         let chosen = shared.params.pack.read().map(|p| p.clone()).unwrap_or_default();
         let shown = match &chosen {
@@ -367,6 +368,9 @@ impl EditorView {
         let mut selection = chosen.clone();
         let running_on = shared.params.provider.read().map(|p| *p).unwrap_or_default();
         let mut provider = running_on;
+        let latency_setting = shared.params.latency_mode.read().map(|m| *m).unwrap_or_default();
+        let latency_running = shared.status.try_read().map(|s| s.latency_mode).unwrap_or(latency_setting);
+        let mut latency = latency_setting;
         ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
             ui.spacing_mut().interact_size.y = rect.height();
             egui::ComboBox::from_id_salt("restyle-pack")
@@ -392,6 +396,19 @@ impl EditorView {
                             ui.selectable_value(&mut provider, choice, label).on_hover_text(tip);
                         }
                     });
+                    ui.separator();
+                    ui.label(egui::RichText::new("Latency").small().color(theme::TEXT_DIM));
+                    ui.horizontal(|ui| {
+                        for (choice, label, tip) in [
+                            (LatencyMode::Lowest, "Lowest", "The least latency the host's block size allows"),
+                            (LatencyMode::Safe, "Safe", "2.7 ms more, so a busy machine never plays a frame unstyled"),
+                        ] {
+                            ui.selectable_value(&mut latency, choice, label).on_hover_text(tip);
+                        }
+                    });
+                    if latency_setting != latency_running {
+                        ui.label(egui::RichText::new("Applies when the host restarts the plugin").small().color(theme::WARNING));
+                    }
                 })
                 .response
                 .on_hover_text("The model pack: the built-in default, or one of your own packs");
@@ -400,6 +417,13 @@ impl EditorView {
             if let Ok(mut setting) = shared.params.provider.write() {
                 *setting = provider;
             }
+        }
+        if latency != latency_setting {
+            if let Ok(mut setting) = shared.params.latency_mode.write() {
+                *setting = latency;
+            }
+            // The engine takes the mode at activation, where the host hears the new latency.
+            setter.raw_context.request_restart();
         }
         if selection != chosen || provider != running_on {
             if let Ok(mut pack) = shared.params.pack.write() {

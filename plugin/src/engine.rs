@@ -72,6 +72,53 @@ pub struct EngineConfig {
     /// of one block can only come back in a later block.
     pub max_block: usize,
     pub pacing: Pacing,
+    pub latency_mode: LatencyMode,
+}
+
+/// How much time each frame's inference gets beyond what the host's block size needs: a setting
+/// of the plugin, saved in its state and applied at activation, so the latency it adds is
+/// reported to the host then and never changes while processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyMode {
+    /// The least latency the block size allows: a frame's result is due one block after it.
+    #[default]
+    Lowest,
+    /// One hop more (128 samples at the model's rate, 2.7 ms) for every frame, for a machine
+    /// busy enough that the lowest setting plays a frame dry now and then.
+    Safe,
+}
+
+impl LatencyMode {
+    pub const ALL: [LatencyMode; 2] = [LatencyMode::Lowest, LatencyMode::Safe];
+
+    /// The setting's name, as `FromStr` reads it: "lowest" or "safe".
+    pub fn label(self) -> &'static str {
+        match self {
+            LatencyMode::Lowest => "lowest",
+            LatencyMode::Safe => "safe",
+        }
+    }
+
+    /// Hops of pipeline delay this mode adds to what the block size needs.
+    fn extra_hops(self) -> usize {
+        match self {
+            LatencyMode::Lowest => 0,
+            LatencyMode::Safe => 1,
+        }
+    }
+}
+
+impl std::str::FromStr for LatencyMode {
+    type Err = String;
+
+    /// Reads a command-line value: "lowest" or "safe" (any case).
+    fn from_str(text: &str) -> Result<Self, String> {
+        LatencyMode::ALL
+            .into_iter()
+            .find(|m| m.label().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| format!("unknown latency mode '{text}': use lowest or safe"))
+    }
 }
 
 /// The control values for one block, as the host or the renderer set them.
@@ -94,10 +141,11 @@ impl Default for Controls {
     }
 }
 
-/// The pipeline delay in hops for a host configuration.
-pub fn pipeline_delay(sample_rate: u32, max_block: usize) -> usize {
+/// The pipeline delay in hops for a host configuration: the largest block in whole hops at the
+/// model's rate (at least one), plus what the latency mode adds.
+pub fn pipeline_delay(sample_rate: u32, max_block: usize, mode: LatencyMode) -> usize {
     let model_block = (max_block as u64 * MODEL_RATE as u64).div_ceil(sample_rate as u64) as usize;
-    model_block.div_ceil(HOP).max(1)
+    model_block.div_ceil(HOP).max(1) + mode.extra_hops()
 }
 
 pub struct Engine {
@@ -143,7 +191,7 @@ impl Engine {
         ensure!(config.max_block > 0, "the maximum block size must be at least 1");
         let channels = config.channels;
         let stft = Stft::new(WindowShape::Asymmetric, N_FFT, HOP, channels).context("building the STFT")?;
-        let delay = pipeline_delay(config.sample_rate, config.max_block);
+        let delay = pipeline_delay(config.sample_rate, config.max_block, config.latency_mode);
         let core_latency = stft.latency() + delay * HOP;
         let (latency, rate) = if config.sample_rate == MODEL_RATE {
             (core_latency, None)

@@ -122,6 +122,7 @@ impl Plugin for Restyle {
                 ProcessMode::Offline => Pacing::Offline,
                 ProcessMode::Realtime | ProcessMode::Buffered => Pacing::RealTime,
             },
+            latency_mode: self.params.latency_mode.read().map(|m| *m).unwrap_or_default(),
         };
         // Drop the old engine (and its thread) before starting a new one.
         self.engine = None;
@@ -137,15 +138,17 @@ impl Plugin for Restyle {
                     model: engine.model_name().to_owned(),
                     provider: loaded.provider.to_owned(),
                     styles: engine.styles().to_vec(),
+                    latency_mode: config.latency_mode,
                     error: loaded.problem,
                 });
                 engine.jump_to(&self.params.controls(engine.styles().len()));
                 context.set_latency_samples(engine.latency() as u32);
                 nice_log!(
-                    "restyle: {} Hz, {} channel(s), blocks up to {}: latency {} samples, model '{}'",
+                    "restyle: {} Hz, {} channel(s), blocks up to {}, {} latency mode: latency {} samples, model '{}'",
                     config.sample_rate,
                     config.channels,
                     config.max_block,
+                    config.latency_mode.label(),
                     engine.latency(),
                     engine.model_name()
                 );

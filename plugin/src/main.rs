@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
-use restyle::engine::{pipeline_delay, Controls, Engine, EngineConfig, Pacing, MODEL_RATE};
+use restyle::engine::{pipeline_delay, Controls, Engine, EngineConfig, LatencyMode, Pacing, MODEL_RATE};
 use restyle::loader::{self, Loaded};
 use restyle::model::MAX_STYLES;
 use restyle::onnx::Provider;
@@ -21,6 +21,15 @@ use restyle::wav;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// The latency setting, shared by every command: the plugin's setting of the same name.
+#[derive(clap::Args)]
+struct LatencyChoice {
+    /// lowest (the least the block size allows) or safe (one hop, 2.7 ms, more time for each
+    /// frame's inference: fewer late frames on a busy machine).
+    #[arg(long = "latency", default_value = "lowest")]
+    mode: LatencyMode,
 }
 
 /// Which models to run, shared by every command.
@@ -84,6 +93,8 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
+        latency: LatencyChoice,
+        #[command(flatten)]
         models: ModelChoice,
     },
     /// Run the engine for a long time (an hour of audio by default) with parameters changing all
@@ -104,6 +115,8 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
+        latency: LatencyChoice,
+        #[command(flatten)]
         models: ModelChoice,
     },
     /// Describe the engine: model, styles, latency, execution provider.
@@ -116,6 +129,8 @@ enum Command {
         /// Host block size to report the latency for.
         #[arg(long, default_value_t = 128)]
         block: usize,
+        #[command(flatten)]
+        latency: LatencyChoice,
         #[command(flatten)]
         models: ModelChoice,
     },
@@ -133,7 +148,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Render { input, output, style, blend, mix, block, random_blocks, realtime, paced, json, models } => {
+        Command::Render { input, output, style, blend, mix, block, random_blocks, realtime, paced, json, latency, models } => {
             if block == 0 || block > 65_536 {
                 bail!("--block must be between 1 and 65536 samples, not {block}");
             }
@@ -149,6 +164,7 @@ fn run(cli: Cli) -> Result<()> {
                 blocks: if random_blocks { BlockSizes::Random { max: block, seed: 0x5eed } } else { BlockSizes::Fixed(block) },
                 pacing: if realtime || paced { Pacing::RealTime } else { Pacing::Offline },
                 paced,
+                latency_mode: latency.mode,
             };
             let show_progress = !json && std::io::stderr().is_terminal() && audio.channels[0].len() > 30 * audio.sample_rate as usize;
             let mut last = -1i64;
@@ -183,7 +199,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Soak { minutes, speed, block, json, models } => {
+        Command::Soak { minutes, speed, block, json, latency, models } => {
             if block == 0 || block > 65_536 {
                 bail!("--block must be between 1 and 65536 samples, not {block}");
             }
@@ -194,6 +210,7 @@ fn run(cli: Cli) -> Result<()> {
                 sample_rate: MODEL_RATE,
                 channels: 2,
                 block,
+                latency_mode: latency.mode,
                 seconds: minutes * 60.0,
                 speed,
                 change_every: Duration::from_millis(250),
@@ -216,13 +233,15 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!(
-                    "{:.1} min of audio in {:.1} min ({}x real time, {}-sample blocks, provider {}): \
+                    "{:.1} min of audio in {:.1} min ({}x real time, {}-sample blocks, latency {} samples in {} mode, provider {}): \
                      resident memory {} after the first minute, {} at the end; {} late of {} frames, {} failed; \
                      {} parameter changes, {} resets; {} non-finite output samples, output peak {:.2}; slowest block {:.0} us",
                     report.audio_seconds / 60.0,
                     report.wall_seconds / 60.0,
                     report.speed,
                     report.block,
+                    report.latency_samples,
+                    report.latency_mode.label(),
                     loaded.provider,
                     mib(report.resident_mib_start),
                     mib(report.resident_mib_end),
@@ -239,8 +258,8 @@ fn run(cli: Cli) -> Result<()> {
             ensure!(report.nonfinite_output == 0, "the engine produced {} non-finite output samples", report.nonfinite_output);
             Ok(())
         }
-        Command::Info { json, sample_rate, block, models } => {
-            let config = EngineConfig { sample_rate, channels: 2, max_block: block, pacing: Pacing::RealTime };
+        Command::Info { json, sample_rate, block, latency, models } => {
+            let config = EngineConfig { sample_rate, channels: 2, max_block: block, pacing: Pacing::RealTime, latency_mode: latency.mode };
             let loaded = models.load();
             let (provider, problem) = (loaded.provider, loaded.problem.clone());
             let runtime = match restyle::runtime::runtime() {
@@ -258,7 +277,8 @@ fn run(cli: Cli) -> Result<()> {
                 "model_sample_rate": MODEL_RATE,
                 "sample_rate": sample_rate,
                 "block": block,
-                "pipeline_delay_hops": pipeline_delay(sample_rate, block),
+                "latency_mode": latency.mode,
+                "pipeline_delay_hops": pipeline_delay(sample_rate, block, latency.mode),
                 "latency_samples": engine.latency(),
                 "latency_ms": engine.latency() as f64 * 1000.0 / sample_rate as f64,
             });
@@ -273,7 +293,8 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 println!("styles: {}", engine.styles().join(", "));
                 println!(
-                    "latency at {sample_rate} Hz, blocks up to {block}: {} samples ({:.2} ms)",
+                    "latency at {sample_rate} Hz, blocks up to {block}, {} mode: {} samples ({:.2} ms)",
+                    latency.mode.label(),
                     engine.latency(),
                     engine.latency() as f64 * 1000.0 / sample_rate as f64
                 );

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use nice_plug::prelude::*;
 
 use crate::editor::{self, EditorSizeState};
-use crate::engine::Controls;
+use crate::engine::{Controls, LatencyMode};
 use crate::model::{StyleWeights, MAX_STYLES};
 use crate::onnx::Provider;
 
@@ -75,6 +75,12 @@ pub struct RestyleParams {
     /// editor's pack menu, which reloads the pack on the new provider.
     #[persist = "provider"]
     pub provider: Arc<RwLock<Provider>>,
+
+    /// Lowest latency, or one hop more for a busy machine. Set in the editor's pack menu, which
+    /// asks the host to restart the plugin: the engine takes it at activation, where the host
+    /// hears the new latency.
+    #[persist = "latency"]
+    pub latency_mode: Arc<RwLock<LatencyMode>>,
 }
 
 #[derive(Params)]
@@ -122,6 +128,7 @@ impl Default for RestyleParams {
             editor_state: editor::default_size_state(),
             pack: Arc::new(RwLock::new(None)),
             provider: Arc::default(),
+            latency_mode: Arc::default(),
         }
     }
 }

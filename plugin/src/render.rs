@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use restyle_dsp::noise::Xorshift;
 
-use crate::engine::{Controls, Engine, EngineConfig, Pacing};
+use crate::engine::{Controls, Engine, EngineConfig, LatencyMode, Pacing};
 use crate::model::Models;
 use crate::stats::StatsSnapshot;
 
@@ -48,6 +48,7 @@ pub struct RenderSettings {
     /// Deliver blocks on a real-time clock, as an audio interface would, instead of as fast as
     /// possible: what a live performance sees (use with [`Pacing::RealTime`]).
     pub paced: bool,
+    pub latency_mode: LatencyMode,
 }
 
 /// What a render did, as `restyle render --json` prints it.
@@ -56,6 +57,7 @@ pub struct RenderReport {
     pub latency_samples: usize,
     pub latency_ms: f64,
     pub pipeline_delay_hops: usize,
+    pub latency_mode: LatencyMode,
     pub sample_rate: u32,
     pub channels: usize,
     /// Sample frames rendered (per channel).
@@ -85,7 +87,7 @@ pub fn render(
 ) -> Result<(Vec<Vec<f32>>, RenderReport)> {
     let channels = input.len();
     let frames = input.first().map_or(0, Vec::len);
-    let config = EngineConfig { sample_rate, channels, max_block: settings.blocks.max(), pacing: settings.pacing };
+    let config = EngineConfig { sample_rate, channels, max_block: settings.blocks.max(), pacing: settings.pacing, latency_mode: settings.latency_mode };
     let mut engine = Engine::new(config, models)?;
     engine.jump_to(&settings.controls);
     let latency = engine.latency();
@@ -124,6 +126,7 @@ pub fn render(
         latency_samples: latency,
         latency_ms: latency as f64 * 1000.0 / sample_rate as f64,
         pipeline_delay_hops: engine.pipeline_delay(),
+        latency_mode: settings.latency_mode,
         sample_rate,
         channels,
         frames,

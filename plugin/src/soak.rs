@@ -9,7 +9,7 @@ use anyhow::{ensure, Result};
 use restyle_dsp::noise::Xorshift;
 use serde::Serialize;
 
-use crate::engine::{Controls, Engine, EngineConfig, Pacing};
+use crate::engine::{Controls, Engine, EngineConfig, LatencyMode, Pacing};
 use crate::model::{Models, MAX_STYLES};
 use crate::params::style_weights;
 use crate::stats::StatsSnapshot;
@@ -19,6 +19,7 @@ pub struct SoakSettings {
     pub sample_rate: u32,
     pub channels: usize,
     pub block: usize,
+    pub latency_mode: LatencyMode,
     /// Audio to push through, in seconds.
     pub seconds: f64,
     /// Blocks are delivered on a clock this many times faster than real time, so an hour of
@@ -47,6 +48,8 @@ pub struct SoakReport {
     pub block: usize,
     pub sample_rate: u32,
     pub latency_samples: usize,
+    pub latency_mode: LatencyMode,
+    pub pipeline_delay_hops: usize,
     pub parameter_changes: u64,
     pub resets: u64,
     /// Resident memory once the engine has run for a minute of audio (its buffers and the
@@ -107,6 +110,7 @@ pub fn soak(
         channels: settings.channels,
         max_block: settings.block,
         pacing: Pacing::RealTime,
+        latency_mode: settings.latency_mode,
     };
     let mut engine = Engine::new(config, models)?;
     let styles = engine.styles().len().max(1);
@@ -130,6 +134,8 @@ pub fn soak(
         block: settings.block,
         sample_rate: settings.sample_rate,
         latency_samples: engine.latency(),
+        latency_mode: settings.latency_mode,
+        pipeline_delay_hops: engine.pipeline_delay(),
         parameter_changes: 0,
         resets: 0,
         resident_mib_start: None,
@@ -210,6 +216,7 @@ mod tests {
             sample_rate: 48_000,
             channels: 2,
             block: 128,
+            latency_mode: LatencyMode::Lowest,
             seconds: 2.0,
             speed: 1000.0,
             change_every: Duration::from_millis(100),

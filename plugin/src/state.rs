@@ -12,6 +12,7 @@ use nice_plug::plugin::ParamValue;
 use nice_plug::prelude::*;
 
 use crate::editor::{EditorSize, MAX_SIZE, MIN_SIZE};
+use crate::engine::LatencyMode;
 use crate::loader;
 use crate::onnx::Provider;
 use crate::params::RestyleParams;
@@ -20,6 +21,7 @@ use crate::params::RestyleParams;
 const PACK_FIELD: &str = "pack";
 const PROVIDER_FIELD: &str = "provider";
 const EDITOR_FIELD: &str = "editor-state";
+const LATENCY_FIELD: &str = "latency";
 
 /// Repairs `state` in place: parameters unknown, of the wrong type or not finite are dropped
 /// (they keep their current value), values outside a parameter's range are clamped into it,
@@ -111,6 +113,7 @@ fn repair_field(name: &str, json: &mut String) -> Result<Option<String>, String>
             }
         }
         PROVIDER_FIELD => serde_json::from_str::<Provider>(json).map(|_| None).map_err(|e| e.to_string()),
+        LATENCY_FIELD => serde_json::from_str::<LatencyMode>(json).map(|_| None).map_err(|e| e.to_string()),
         EDITOR_FIELD => {
             let size: EditorSize = serde_json::from_str(json).map_err(|e| e.to_string())?;
             let clamped = EditorSize {
@@ -137,7 +140,7 @@ mod tests {
     fn saved() -> PluginState {
         serde_json::from_str(
             r#"{"version":"0.1.0","params":{"mix":{"f32":0.5},"in_gain":{"f32":1.5310874},"out_gain":{"f32":0.063095726},"style":{"i32":2},"bypass":{"bool":false}},
-               "fields":{"pack":"\"strings\"","provider":"\"cpu\"","editor-state":"{\"width\":900,\"height\":600}"}}"#,
+               "fields":{"pack":"\"strings\"","provider":"\"cpu\"","latency":"\"safe\"","editor-state":"{\"width\":900,\"height\":600}"}}"#,
         )
         .unwrap()
     }
@@ -182,11 +185,14 @@ mod tests {
     fn unreadable_fields_are_dropped_and_sizes_clamped() {
         let mut state = saved();
         state.fields.insert(PROVIDER_FIELD.into(), "\"quantum\"".into());
+        state.fields.insert(LATENCY_FIELD.into(), "\"zero\"".into());
         state.fields.insert(EDITOR_FIELD.into(), "{\"width\":4000000000,\"height\":1}".into());
         state.fields.insert("secret".into(), "1".into());
         let problems = sanitize(&mut state);
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(!state.fields.contains_key(PROVIDER_FIELD) && !state.fields.contains_key("secret"));
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        for dropped in [PROVIDER_FIELD, LATENCY_FIELD, "secret"] {
+            assert!(!state.fields.contains_key(dropped), "{dropped} kept: {state:?}");
+        }
         let size: EditorSize = serde_json::from_str(&state.fields[EDITOR_FIELD]).unwrap();
         assert_eq!(size, EditorSize { width: MAX_SIZE.width, height: MIN_SIZE.height });
     }

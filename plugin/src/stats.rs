@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 use atomic_float::AtomicF32;
 
-use crate::engine::MAX_CHANNELS;
+use crate::engine::{LatencyMode, MAX_CHANNELS};
 use crate::model::MAX_STYLES;
 
 /// Bands of the spectrum the editor draws (log-spaced from 40 Hz to 20 kHz).
@@ -175,6 +175,9 @@ pub struct Status {
     pub model: String,
     pub provider: String,
     pub styles: Vec<String>,
+    /// The latency mode the running engine was started with: the setting takes effect only when
+    /// the host restarts the plugin.
+    pub latency_mode: LatencyMode,
     /// Why the plugin is passing audio through, or what it refused, in words.
     pub error: Option<String>,
 }

@@ -73,7 +73,7 @@ impl Switcher {
         self.swap.offer(models);
         self.params.style_names.set(&styles);
         if let Ok(mut status) = self.status.write() {
-            *status = Status { model, provider: provider.to_owned(), styles, error: problem };
+            *status = Status { model, provider: provider.to_owned(), styles, latency_mode: status.latency_mode, error: problem };
         }
         *running = pack;
     }

@@ -22,7 +22,7 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::{Editor, EditorHandle};
 use nice_plug::prelude::*;
 use restyle::editor::{self, EditorSize};
-use restyle::engine::{Engine, EngineConfig, Pacing};
+use restyle::engine::{Engine, EngineConfig, LatencyMode, Pacing};
 use restyle::stats::Status;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -259,13 +259,14 @@ fn editor_window_for_the_screenshot() {
     // The engine and the model pack, made as `Restyle::activate` makes them: the embedded
     // default pack (or, without the ONNX Runtime library, a passthrough that says why).
     let loaded = restyle::loader::load_default(restyle::onnx::Provider::Cpu);
-    let config = EngineConfig { sample_rate: 48_000, channels: 2, max_block: 256, pacing: Pacing::RealTime };
+    let config = EngineConfig { sample_rate: 48_000, channels: 2, max_block: 256, pacing: Pacing::RealTime, latency_mode: LatencyMode::Lowest };
     let mut engine = Engine::for_plugin(config, loaded.models, shared.stats.clone(), Default::default()).expect("the engine");
     params.style_names.set(engine.styles());
     *shared.status.write().unwrap() = Status {
         model: engine.model_name().to_owned(),
         provider: loaded.provider.to_owned(),
         styles: engine.styles().to_vec(),
+        latency_mode: config.latency_mode,
         error: loaded.problem,
     };
     shared.stats.latency_samples.store(engine.latency() as u32, Relaxed);

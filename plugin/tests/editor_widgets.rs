@@ -334,3 +334,36 @@ fn the_pack_menu_sets_where_the_models_run_and_reloads_the_pack() {
     assert_eq!(*requests.lock().unwrap(), vec![PackRequest(None)]);
     assert!(h.host.take_events().is_empty(), "no host parameter changes");
 }
+
+/// The pack menu's latency choice is saved and asks the host for a restart, since the engine
+/// takes it at activation; until the running engine has it, the menu says so.
+#[test]
+fn the_pack_menu_sets_the_latency_mode_and_asks_the_host_to_restart() {
+    use restyle::engine::LatencyMode;
+    let mut h = Harness::new();
+    let menu = h.text_at("Default");
+    h.click(menu);
+    h.frame(vec![]);
+    assert!(h.shows("Latency") && h.shows("Safe"), "the menu is open: {:?}", h.texts);
+    assert!(!h.shows("Applies when the host restarts the plugin"), "{:?}", h.texts);
+    let safe = h.text_at("Safe");
+    h.click(safe);
+    assert_eq!(*h.shared.params.latency_mode.read().unwrap(), LatencyMode::Safe);
+    assert_eq!(h.host.take_events(), vec![HostEvent::Restart]);
+    let reopen = |h: &mut Harness| {
+        if !h.shows("Latency") {
+            let menu = h.text_at("Default");
+            h.click(menu);
+            h.frame(vec![]);
+        }
+        assert!(h.shows("Latency"), "the menu is open: {:?}", h.texts);
+    };
+    reopen(&mut h);
+    assert!(h.shows("Applies when the host restarts the plugin"), "{:?}", h.texts);
+    // The host restarted the plugin: the running engine has the mode the setting asks for.
+    h.shared.status.write().unwrap().latency_mode = LatencyMode::Safe;
+    h.frame(vec![]);
+    reopen(&mut h);
+    assert!(!h.shows("Applies when the host restarts the plugin"), "{:?}", h.texts);
+    assert!(h.host.take_events().is_empty(), "one restart per change");
+}

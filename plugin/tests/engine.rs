@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use std::sync::Arc;
 
-use restyle::engine::{Controls, Engine, EngineConfig, ModelSwap, Pacing};
+use restyle::engine::{Controls, Engine, EngineConfig, LatencyMode, ModelSwap, Pacing};
 use restyle::model::{FrameBatch, FrameModel, IdentityModel, ToneModel};
 use restyle::render::BlockSizes;
 
@@ -92,6 +92,34 @@ fn latency_at_48k_with_small_blocks_is_under_ten_ms() {
     let engine = engine(48_000, 2, 128, Pacing::RealTime, identity(), &controls);
     assert_eq!(engine.latency(), 255 + 128);
     assert!(engine.latency() <= 480);
+}
+
+/// The safe latency mode gives every frame one hop more to come back: the pipeline delay grows
+/// by one hop, the latency by one hop at the model's rate (in host samples elsewhere), and the
+/// restyled path still comes out exactly at the reported latency.
+#[test]
+fn the_safe_latency_mode_adds_one_hop_and_stays_aligned() {
+    let controls = Controls::default();
+    for sample_rate in [44_100, 48_000, 96_000] {
+        for max_block in [64, 512] {
+            let what = format!("{sample_rate} Hz, blocks up to {max_block}");
+            let config = |latency_mode| EngineConfig { sample_rate, channels: 1, max_block, pacing: Pacing::Offline, latency_mode };
+            let lowest = Engine::new(config(LatencyMode::Lowest), identity()).unwrap();
+            let mut safe = Engine::new(config(LatencyMode::Safe), identity()).unwrap();
+            assert_eq!(safe.pipeline_delay(), lowest.pipeline_delay() + 1, "{what}");
+            let hop = 128.0 * sample_rate as f64 / 48_000.0;
+            let added = (safe.latency() - lowest.latency()) as f64;
+            assert!((added - hop).abs() <= 1.0, "{what}: safe adds {added} samples, one hop is {hop}");
+            assert_eq!(safe.stats().latency_samples.load(Relaxed) as usize, safe.latency(), "{what}: published");
+
+            let mut input = vec![vec![0.0f32; sample_rate as usize / 4]];
+            input[0][1000] = 1.0;
+            let output = stream(&mut safe, &input, BlockSizes::Fixed(max_block), &controls);
+            let peak = output[0].iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).map(|(i, _)| i).unwrap();
+            assert_eq!(peak, 1000 + safe.latency(), "{what}");
+            assert_eq!(safe.stats().snapshot().late_frames, 0, "{what}");
+        }
+    }
 }
 
 #[test]
@@ -186,7 +214,7 @@ impl FrameModel for GainModel {
 #[test]
 fn models_swapped_while_playing_fade_in_without_a_jump() {
     let swap = Arc::new(ModelSwap::default());
-    let config = EngineConfig { sample_rate: 48_000, channels: 1, max_block: 128, pacing: Pacing::Offline };
+    let config = EngineConfig { sample_rate: 48_000, channels: 1, max_block: 128, pacing: Pacing::Offline, latency_mode: LatencyMode::Lowest };
     let old = Box::new(GainModel { gain: 1.0, styles: vec!["A".into()] });
     let mut engine = Engine::for_plugin(config, old, Arc::default(), swap.clone()).unwrap();
     let controls = Controls::default();
@@ -397,7 +425,7 @@ fn a_panicking_style_meter_is_switched_off_and_restyling_goes_on() {
         generator: Box::new(GainModel { gain: 0.5, styles: vec!["Half".into()] }),
         meter: Some(Box::new(PanickingMeter { frames: 0 })),
     };
-    let mut engine = Engine::new(EngineConfig { sample_rate: 48_000, channels: 2, max_block: 256, pacing: Pacing::Offline }, models).unwrap();
+    let mut engine = Engine::new(EngineConfig { sample_rate: 48_000, channels: 2, max_block: 256, pacing: Pacing::Offline, latency_mode: LatencyMode::Lowest }, models).unwrap();
     engine.jump_to(&controls);
     let input: Vec<Vec<f32>> = (0..2).map(|c| noise(48_000, c + 31)).collect();
     let output = stream(&mut engine, &input, BlockSizes::Fixed(256), &controls);

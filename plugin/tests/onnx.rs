@@ -15,7 +15,7 @@ use std::time::Instant;
 use common::{fixtures, noise, require_runtime, tiny_pack_with};
 use std::sync::{Arc, RwLock};
 
-use restyle::engine::{Controls, Engine, EngineConfig, ModelSwap, Pacing};
+use restyle::engine::{Controls, Engine, EngineConfig, LatencyMode, ModelSwap, Pacing};
 use restyle::params::RestyleParams;
 use restyle::stats::Status;
 use restyle::switch::{PackRequest, Switcher};
@@ -253,7 +253,7 @@ fn asking_for_a_gpu_without_one_falls_back_to_the_cpu_and_says_why() {
 /// One second of stereo noise through the engine in offline pacing; checks what every ONNX
 /// generator must give and returns the engine's figures.
 fn run_engine_on_noise(generator: OnnxGenerator) -> StatsSnapshot {
-    let config = EngineConfig { sample_rate: 48_000, channels: 2, max_block: 512, pacing: Pacing::Offline };
+    let config = EngineConfig { sample_rate: 48_000, channels: 2, max_block: 512, pacing: Pacing::Offline, latency_mode: LatencyMode::Lowest };
     let mut engine = Engine::new(config, Box::new(generator)).unwrap();
     let controls = Controls::default();
     engine.jump_to(&controls);
@@ -363,7 +363,7 @@ fn packs_switch_while_playing_and_a_refused_one_leaves_the_running_pack() {
     let (params, status, swap, switcher) = switcher(&user_pack_folder("live"));
     let loaded = switcher.start(Provider::Cpu);
     let default_styles = loaded.models.generator.styles().len();
-    let config = EngineConfig { sample_rate: 48_000, channels: 2, max_block: 128, pacing: Pacing::Offline };
+    let config = EngineConfig { sample_rate: 48_000, channels: 2, max_block: 128, pacing: Pacing::Offline, latency_mode: LatencyMode::Lowest };
     let mut engine = Engine::for_plugin(config, loaded.models, Arc::default(), swap).unwrap();
     let controls = Controls::default();
     engine.jump_to(&controls);

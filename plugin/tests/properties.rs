@@ -11,7 +11,7 @@ mod common;
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use restyle::engine::{Controls, Engine, EngineConfig, Pacing};
+use restyle::engine::{Controls, Engine, EngineConfig, LatencyMode, Pacing};
 use restyle::model::{FrameModel, IdentityModel, ToneModel, MAX_STYLES};
 use restyle::params::style_weights;
 
@@ -75,7 +75,7 @@ impl Host {
 
     fn engine(&self, model: Box<dyn FrameModel>) -> Engine {
         let config =
-            EngineConfig { sample_rate: self.sample_rate, channels: self.channels, max_block: self.max_block(), pacing: Pacing::Offline };
+            EngineConfig { sample_rate: self.sample_rate, channels: self.channels, max_block: self.max_block(), pacing: Pacing::Offline, latency_mode: LatencyMode::Lowest };
         let mut engine = Engine::new(config, model).unwrap();
         engine.jump_to(&self.automation[0].controls(engine.styles().len()));
         engine

@@ -26,7 +26,8 @@ const MAX_BLOCKS: [u32; 5] = [1, 64, 512, 4096, 8192];
 /// such half widths, plus rounding, to the latency.
 const RESAMPLER_HALF_WIDTH: f64 = 24.0;
 
-/// The block size the single-configuration tests use; `pipeline_delay_hops(48 kHz, 512) = 4`.
+/// The block size the single-configuration tests use; `pipeline_delay_hops(48 kHz, 512) = 4` in
+/// the lowest latency mode.
 const BLOCK: u32 = 512;
 
 /// How long a deactivation or an instance's destruction may take, however busy the plugin is.
@@ -43,24 +44,33 @@ fn instantiate(bundle: &Bundle) -> Result<PluginUnderTest> {
     bundle.instantiate(contract::CLAP_ID)
 }
 
+/// The plugin's latency setting, saved in its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LatencyMode {
+    Lowest,
+    /// One hop more of pipeline delay.
+    Safe,
+}
+
 /// `D`, the pipeline delay in hops: the largest host block, counted in model-rate samples, in
-/// whole hops, at least one (docs/CONTRACT.md, `restyle::engine::pipeline_delay`).
-fn pipeline_delay_hops(sample_rate: f64, max_block: u32) -> u32 {
+/// whole hops, at least one, plus one in the safe latency mode (docs/CONTRACT.md,
+/// `restyle::engine::pipeline_delay`).
+fn pipeline_delay_hops(sample_rate: f64, max_block: u32, mode: LatencyMode) -> u32 {
     let model_block = (u64::from(max_block) * contract::MODEL_SAMPLE_RATE as u64).div_ceil(sample_rate as u64);
-    model_block.div_ceil(u64::from(contract::HOP_SAMPLES)).max(1) as u32
+    model_block.div_ceil(u64::from(contract::HOP_SAMPLES)).max(1) as u32 + u32::from(mode == LatencyMode::Safe)
 }
 
 /// The documented latency at the model rate: `255 + D * 128` samples.
-fn model_rate_latency(sample_rate: f64, max_block: u32) -> u32 {
-    contract::STFT_LATENCY_SAMPLES + pipeline_delay_hops(sample_rate, max_block) * contract::HOP_SAMPLES
+fn model_rate_latency(sample_rate: f64, max_block: u32, mode: LatencyMode) -> u32 {
+    contract::STFT_LATENCY_SAMPLES + pipeline_delay_hops(sample_rate, max_block, mode) * contract::HOP_SAMPLES
 }
 
 /// The latencies the documented formula allows at `sample_rate`: exactly `255 + D * 128` at the
 /// model rate; elsewhere that many model samples in host samples, plus the two resamplers' delay
 /// (more than nothing, at most two kernel half widths of the lower rate, in host samples, and two
 /// samples of rounding).
-fn allowed_latency(sample_rate: f64, max_block: u32) -> std::ops::RangeInclusive<u32> {
-    let model = model_rate_latency(sample_rate, max_block);
+fn allowed_latency(sample_rate: f64, max_block: u32, mode: LatencyMode) -> std::ops::RangeInclusive<u32> {
+    let model = model_rate_latency(sample_rate, max_block, mode);
     if sample_rate == contract::MODEL_SAMPLE_RATE {
         return model..=model;
     }
@@ -180,7 +190,7 @@ fn every_rate_and_block_size_reports_the_latency_it_has() -> Result<()> {
             let (changes_before, restarts_before) = (plugin.latency_changes(), plugin.restart_requests());
             let mut activated = plugin.activate(sample_rate, max_block)?;
             let latency = plugin.latency()?;
-            let allowed = allowed_latency(sample_rate, max_block);
+            let allowed = allowed_latency(sample_rate, max_block, LatencyMode::Lowest);
             assert!(allowed.contains(&latency), "{what}: latency {latency}, the documented formula allows {allowed:?}");
             assert_eq!(
                 plugin.latency_changes() - changes_before,
@@ -214,7 +224,7 @@ fn every_rate_and_block_size_reports_the_latency_it_has() -> Result<()> {
             eprintln!(
                 "  {sample_rate:>7}  {max_block:>9}  {:>2}  {latency:>7}  {:<15}  {worst:>9.1e}  {:>5.0} ms \
                  (restarts {})",
-                pipeline_delay_hops(sample_rate, max_block),
+                pipeline_delay_hops(sample_rate, max_block, LatencyMode::Lowest),
                 format!("{allowed:?}"),
                 cell.elapsed().as_secs_f64() * 1e3,
                 plugin.restart_requests() - restarts_before,
@@ -876,5 +886,54 @@ fn deactivate_and_destroy_return_promptly_while_inference_is_busy() -> Result<()
     let teardown = started.elapsed();
     eprintln!("activate, then straight away deactivate and destroy: {teardown:.2?}");
     assert!(teardown <= TEARDOWN_LIMIT, "deactivate and destroy right after activation took {teardown:?}");
+    Ok(())
+}
+
+/// 8. The latency mode a project was saved with: a fresh instance saves the lowest; a state with
+///    the safe mode loads, is saved back as it came, and makes every activation report one hop
+///    more than the lowest mode allows, which is the real delay of the dry path. The host hears
+///    of it at activation only.
+#[test]
+fn a_saved_safe_latency_mode_reports_one_hop_more_and_it_is_exact() -> Result<()> {
+    let bundle = test_bundle()?;
+    let mut plugin = instantiate(&bundle)?;
+    let saved = plugin.save_state()?;
+    assert_eq!(saved_field(&saved, "latency").as_deref(), Some("\"lowest\""), "a fresh instance's latency mode");
+    let json = std::str::from_utf8(&saved[8..]).context("the saved state is not UTF-8 JSON")?;
+    let safe = json.replace(r#""latency":"\"lowest\"""#, r#""latency":"\"safe\"""#);
+    ensure!(safe != json, "no latency field to change in {json}");
+    plugin.load_state(&clap_state(&safe)).context("a state with the safe latency mode was refused")?;
+    assert_eq!(saved_field(&plugin.save_state()?, "latency").as_deref(), Some("\"safe\""), "saved back");
+
+    let mix = id("mix");
+    plugin.set_params_while_inactive(&[(mix, 0.0)])?;
+    eprintln!("  rate Hz  max block   D  latency  allowed (safe)  lowest allows");
+    for sample_rate in [44_100.0, 48_000.0, 96_000.0] {
+        for max_block in [64, 512] {
+            let what = format!("{sample_rate} Hz, blocks up to {max_block}, safe mode");
+            let mut activated = plugin.activate(sample_rate, max_block)?;
+            let latency = plugin.latency()?;
+            let allowed = allowed_latency(sample_rate, max_block, LatencyMode::Safe);
+            let lowest = allowed_latency(sample_rate, max_block, LatencyMode::Lowest);
+            eprintln!(
+                "  {sample_rate:>7}  {max_block:>9}  {:>2}  {latency:>7}  {:<14}  {lowest:?}",
+                pipeline_delay_hops(sample_rate, max_block, LatencyMode::Safe),
+                format!("{allowed:?}")
+            );
+            assert!(allowed.contains(&latency), "{what}: latency {latency}, the documented formula allows {allowed:?}");
+            assert!(latency > *lowest.end(), "{what}: latency {latency} is within the lowest mode's {lowest:?}");
+
+            let input = stereo_test_signal(sample_rate, latency as usize + 3 * max_block as usize + 4096);
+            let changes = plugin.latency_changes();
+            let at_start = [ParamChange { sample: 0, param_id: mix, value: 0.0 }];
+            let output = plugin.process(&mut activated, &input, awkward_block_sizes(max_block as usize), &at_start)?;
+            assert_eq!(plugin.latency_changes(), changes, "{what}: latency-changed while active");
+            for (channel, (dry, wet)) in input.iter().zip(&output).enumerate() {
+                let (err, at) = max_error_against_delayed(dry, wet, latency as usize);
+                assert!(err <= DRY_TOLERANCE, "{what}: channel {channel} is off the input delayed by {latency} by {err} at {at}");
+            }
+            plugin.deactivate(activated)?;
+        }
+    }
     Ok(())
 }

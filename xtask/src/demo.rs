@@ -6,7 +6,7 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use restyle::engine::{Controls, Pacing};
+use restyle::engine::{Controls, LatencyMode, Pacing};
 use restyle::model::MAX_STYLES;
 use restyle::params::style_weights;
 use restyle::render::{render, BlockSizes, RenderSettings};
@@ -37,7 +37,7 @@ pub fn run(root: &Path) -> Result<()> {
     let slot = styles.iter().position(|s| s == DEMO_STYLE).unwrap_or(0);
     let style = styles.get(slot).cloned().unwrap_or_default();
     let controls = Controls { style: style_weights(slot, &[0.0; MAX_STYLES], styles.len()), ..Controls::default() };
-    let settings = RenderSettings { controls, blocks: BlockSizes::Fixed(256), pacing: Pacing::Offline, paced: false };
+    let settings = RenderSettings { controls, blocks: BlockSizes::Fixed(256), pacing: Pacing::Offline, paced: false, latency_mode: LatencyMode::Lowest };
     let (output, report) = render(&clip.channels, clip.sample_rate, &settings, loaded.models, loaded.provider, |_| {})?;
 
     let input_path = out_dir.join("demo_in.wav");

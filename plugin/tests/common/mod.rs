@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use restyle::engine::{Controls, Engine, EngineConfig, Pacing};
+use restyle::engine::{Controls, Engine, EngineConfig, LatencyMode, Pacing};
 use restyle::model::{FrameBatch, FrameModel, IdentityModel};
 use restyle::render::BlockSizes;
 
@@ -30,7 +30,7 @@ pub fn stream(engine: &mut Engine, input: &[Vec<f32>], blocks: BlockSizes, contr
 }
 
 pub fn engine(sample_rate: u32, channels: usize, max_block: usize, pacing: Pacing, model: Box<dyn FrameModel>, controls: &Controls) -> Engine {
-    let mut engine = Engine::new(EngineConfig { sample_rate, channels, max_block, pacing }, model).unwrap();
+    let mut engine = Engine::new(EngineConfig { sample_rate, channels, max_block, pacing, latency_mode: LatencyMode::Lowest }, model).unwrap();
     engine.jump_to(controls);
     engine
 }

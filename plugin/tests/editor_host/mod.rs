@@ -17,6 +17,8 @@ pub enum HostEvent {
     Begin(String),
     Set(String, f32),
     End(String),
+    /// The editor asked the host to deactivate and reactivate the plugin.
+    Restart,
 }
 
 pub struct FakeHost {
@@ -64,7 +66,9 @@ impl GuiContextInner for FakeHost {
 
     fn set_state(&self, _state: PluginState) {}
 
-    fn request_restart(&self) {}
+    fn request_restart(&self) {
+        self.events.lock().unwrap().push(HostEvent::Restart);
+    }
 }
 
 /// A change made by the host (automation, a preset): the value changes without the editor.
@@ -77,7 +81,7 @@ pub fn shared() -> Shared {
     let params = Arc::new(RestyleParams::default());
     let styles: Vec<String> = ["Bright", "Warm", "Hollow", "Radio"].map(String::from).to_vec();
     params.style_names.set(&styles);
-    let status = Status { model: "tone curves".to_owned(), provider: "cpu".to_owned(), styles, error: None };
+    let status = Status { model: "tone curves".to_owned(), provider: "cpu".to_owned(), styles, error: None, ..Status::default() };
     Shared {
         params,
         stats: Arc::new(EngineStats::default()),
