@@ -1,4 +1,5 @@
-"""One command for the whole pipeline: render -> classifier -> train (ae, adv) -> export -> evaluate.
+"""One command for the whole pipeline: render -> classifier -> train (ae, adv) -> export -> evaluate
+-> the end-to-end test's phrases (for the default pack).
 
 `python -m restyle_models.pipeline` trains the default pack on 2 CPU cores (about an hour);
 `--smoke` runs a tiny render, a few training steps of both phases, the classifier, export and
@@ -14,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import classifier, evaluate, export, render, train
+from . import classifier, evaluate, export, phrases, render, train
 from .render import MODELS_DIR
 
 
@@ -32,6 +33,7 @@ def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_m
         export.main(d + ["--pack", str(pack), "--name", "smoke", "--timing-calls", "50"])
         evaluate.main(d + ["--pack", str(pack), "--frames", "200", "--items", "1", "--timing-calls", "50",
                            "--report", str(pack / "REPORT.md")])
+        phrases.main(d + ["--pack", str(pack), "--out", str(pack / "phrases"), "--items", "1", "--seconds", "1"])
     else:
         render.main(d)
         classifier.main(d)
@@ -39,6 +41,8 @@ def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_m
         train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--minutes", str(adv_minutes)])
         export.main(d + ["--pack", str(pack)])
         evaluate.main(d + ["--pack", str(pack), "--report", str(report)])
+        if pack.resolve() == (MODELS_DIR / "packs" / "default").resolve():
+            phrases.main(d + ["--pack", str(pack)])
     res = subprocess.run([sys.executable, str(MODELS_DIR / "check_pack.py"), str(pack)])
     if res.returncode != 0:
         raise SystemExit(f"pipeline: check_pack failed for {pack}")

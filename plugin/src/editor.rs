@@ -386,26 +386,16 @@ impl EditorView {
                     let folder = self.packs.dir.as_ref().map_or("no home folder".to_owned(), |d| d.display().to_string());
                     ui.label(egui::RichText::new(format!("Packs are folders in\n{folder}")).small().color(theme::TEXT_DIM));
                     ui.separator();
-                    ui.label(egui::RichText::new("Runs on").small().color(theme::TEXT_DIM));
-                    ui.horizontal(|ui| {
-                        for (choice, label, tip) in [
-                            (Provider::Auto, "Auto", "A GPU when ONNX Runtime has one (CUDA, DirectML), else the CPU"),
-                            (Provider::Cpu, "CPU", "Always the CPU: one thread, the lowest and steadiest latency"),
-                            (Provider::Gpu, "GPU", "The GPU; if none starts, the CPU, with the reason in the status line"),
-                        ] {
-                            ui.selectable_value(&mut provider, choice, label).on_hover_text(tip);
-                        }
-                    });
+                    choice_row(ui, "Runs on", &mut provider, [
+                        (Provider::Auto, "Auto", "A GPU when ONNX Runtime has one (CUDA, DirectML), else the CPU"),
+                        (Provider::Cpu, "CPU", "Always the CPU: one thread, the lowest and steadiest latency"),
+                        (Provider::Gpu, "GPU", "The GPU; if none starts, the CPU, with the reason in the status line"),
+                    ]);
                     ui.separator();
-                    ui.label(egui::RichText::new("Latency").small().color(theme::TEXT_DIM));
-                    ui.horizontal(|ui| {
-                        for (choice, label, tip) in [
-                            (LatencyMode::Lowest, "Lowest", "The least latency the host's block size allows"),
-                            (LatencyMode::Safe, "Safe", "2.7 ms more, so a busy machine never plays a frame unstyled"),
-                        ] {
-                            ui.selectable_value(&mut latency, choice, label).on_hover_text(tip);
-                        }
-                    });
+                    choice_row(ui, "Latency", &mut latency, [
+                        (LatencyMode::Lowest, "Lowest", "The least latency the host's block size allows"),
+                        (LatencyMode::Safe, "Safe", "2.7 ms more: each frame has a hop longer to come back, so a busy machine plays fewer frames unstyled"),
+                    ]);
                     if latency_setting != latency_running {
                         ui.label(egui::RichText::new("Applies when the host restarts the plugin").small().color(theme::WARNING));
                     }
@@ -580,6 +570,16 @@ impl EditorView {
         };
         ui.interact(rect, Id::unique("restyle-status"), Sense::hover()).on_hover_text(tip);
     }
+}
+
+/// A small caption over a row of mutually exclusive choices, each with its hover text.
+fn choice_row<T: PartialEq + Copy, const N: usize>(ui: &mut Ui, caption: &str, value: &mut T, choices: [(T, &str, &str); N]) {
+    ui.label(egui::RichText::new(caption).small().color(theme::TEXT_DIM));
+    ui.horizontal(|ui| {
+        for (choice, label, tip) in choices {
+            ui.selectable_value(value, choice, label).on_hover_text(tip);
+        }
+    });
 }
 
 /// The texts of every text shape in an egui output, for tests: what the editor shows in words.
