@@ -21,7 +21,7 @@ use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{EguiEditor, EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::LatencyMode;
+use crate::engine::{LatencyMode, MAX_CHANNELS};
 use crate::model::MAX_STYLES;
 use crate::params::RestyleParams;
 use crate::onnx::Provider;
@@ -284,8 +284,12 @@ impl EditorView {
         let output_peaks = [stats.output_peak[0].load(Relaxed), stats.output_peak[1].load(Relaxed)];
         let input_held = self.input_hold.update(input_peaks, now);
         let output_held = self.output_hold.update(output_peaks, now);
-        meter::paint(ui.painter(), layout.input_meter, "IN", input_peaks, input_held, 2, true);
-        meter::paint(ui.painter(), layout.output_meter, "OUT", output_peaks, output_held, 2, false);
+        let channels = match stats.channels.load(Relaxed) {
+            0 => MAX_CHANNELS,
+            n => (n as usize).min(MAX_CHANNELS),
+        };
+        meter::paint(ui.painter(), layout.input_meter, "IN", input_peaks, input_held, channels, true);
+        meter::paint(ui.painter(), layout.output_meter, "OUT", output_peaks, output_held, channels, false);
         ui.interact(layout.input_meter, Id::unique("restyle-input-meter"), Sense::hover())
             .on_hover_text("Input level (peak, dBFS), after the input gain is applied inside the engine's path");
         ui.interact(layout.output_meter, Id::unique("restyle-output-meter"), Sense::hover())

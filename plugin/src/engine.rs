@@ -204,6 +204,7 @@ impl Engine {
         };
         stats.latency_samples.store(latency as u32, Relaxed);
         stats.sample_rate.store(config.sample_rate, Relaxed);
+        stats.channels.store(channels as u32, Relaxed);
         let reference_power = (stft.windows().analysis().iter().sum::<f32>() / 2.0).powi(2);
         let frames = FramePipeline::new(models.into(), channels, stft.bins(), delay, config.pacing, stats.clone(), swap, reference_power)?;
         let ramp_len = (RAMP_MS / 1000.0 * config.sample_rate as f32).round() as usize;

@@ -26,6 +26,9 @@ pub struct EngineStats {
     /// The latency reported to the host, in samples at `sample_rate`.
     pub latency_samples: AtomicU32,
     pub sample_rate: AtomicU32,
+    /// The running engine's channel count (1 or 2; 0 before any engine ran), so the meters show
+    /// one bar for a mono track.
+    pub channels: AtomicU32,
     /// Peak level of each channel, in and out (linear), decaying by 12 dB per 100 ms between
     /// peaks, so a reader polling at any rate sees every peak.
     pub input_peak: [AtomicF32; MAX_CHANNELS],

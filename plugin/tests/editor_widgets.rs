@@ -24,6 +24,8 @@ struct Harness {
     texts: Vec<String>,
     /// Where each text was drawn in the last frame.
     text_rects: Vec<(String, Rect)>,
+    /// Everything the last frame painted.
+    shapes: Vec<egui::epaint::ClippedShape>,
 }
 
 impl Harness {
@@ -35,7 +37,7 @@ impl Harness {
         let host = Arc::new(FakeHost::new(&shared.params));
         let ctx = egui::Context::default();
         editor::theme::apply(&ctx);
-        let mut harness = Self { ctx, view: EditorView::default(), shared, host, time: 0.0, modifiers: Modifiers::NONE, texts: Vec::new(), text_rects: Vec::new() };
+        let mut harness = Self { ctx, view: EditorView::default(), shared, host, time: 0.0, modifiers: Modifiers::NONE, texts: Vec::new(), text_rects: Vec::new(), shapes: Vec::new() };
         harness.frame(vec![]);
         harness.frame(vec![]);
         harness.host.take_events();
@@ -58,6 +60,21 @@ impl Harness {
         output.textures_delta.clear();
         self.text_rects = editor::shown_text_rects(&output.shapes);
         self.texts = self.text_rects.iter().map(|(text, _)| text.clone()).collect();
+        self.shapes = output.shapes;
+    }
+
+    /// How many rectangles of `color` the last frame filled inside `area`.
+    fn filled_rects(&self, area: Rect, color: egui::Color32) -> usize {
+        fn walk(shape: &egui::Shape, area: Rect, color: egui::Color32, n: &mut usize) {
+            match shape {
+                egui::Shape::Rect(r) if r.fill == color && area.contains_rect(r.rect) => *n += 1,
+                egui::Shape::Vec(shapes) => shapes.iter().for_each(|s| walk(s, area, color, n)),
+                _ => {}
+            }
+        }
+        let mut n = 0;
+        self.shapes.iter().for_each(|clipped| walk(&clipped.shape, area, color, &mut n));
+        n
     }
 
     fn rect_of(&self, id: egui::Id) -> Rect {
@@ -271,6 +288,26 @@ fn meters_and_spectrogram_follow_the_engine() {
     let newest = h.view.spectrograms.output.newest(0).unwrap();
     assert_eq!(newest[20], -10.0);
     assert!(h.shows("-6.0"), "input meter readout: {:?}", h.texts);
+}
+
+/// A meter has a bar per channel of the running engine: two for a stereo track (and before any
+/// engine ran), one for a mono track.
+#[test]
+fn the_meters_show_a_bar_per_channel() {
+    use restyle::editor::theme;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut h = Harness::new();
+    for peak in [&h.shared.stats.input_peak, &h.shared.stats.output_peak] {
+        peak.iter().for_each(|p| p.store(0.5, Relaxed));
+    }
+    for (channels, bars) in [(0, 2), (2, 2), (1, 1)] {
+        h.shared.stats.channels.store(channels, Relaxed);
+        h.frame(vec![]);
+        for meter in ["restyle-input-meter", "restyle-output-meter"] {
+            let area = h.rect_of(egui::Id::unique(meter));
+            assert_eq!(h.filled_rects(area, theme::ACCENT), bars, "{meter} with {channels} channel(s)");
+        }
+    }
 }
 
 #[test]
