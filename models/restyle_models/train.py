@@ -4,6 +4,10 @@ Phase "ae": reconstruction only (log-magnitude L1 plus a multi-resolution spectr
 Phase "adv": starts from the autoencoder checkpoint and fine-tunes against the spectrogram
 discriminator (least-squares GAN) while keeping the reconstruction losses.
 
+`--resynth-weight W` adds the reconstruction losses once more, weighted, on what the plugin plays:
+the model's magnitudes on the input's phase, overlap-added and analysed again
+(`resynthesis.Resynthesis`), so the model is trained on the audio a listener hears.
+
 Runs on one CPU process by default (`python -m restyle_models.train`) and under `torchrun`
 (DDP: one process per GPU or CPU slot, gradients averaged by PyTorch's own engine); rank 0 logs
 to TensorBoard (`models/runs/`) and writes the checkpoints (`models/data/checkpoints/`).
@@ -22,10 +26,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .dataset import PairSampler, input_stats, load_split
+from .dataset import PairSampler, input_stats, load_audio, load_split
 from .discriminator import SpectrogramDiscriminator
 from .model import Generator, GeneratorConfig, count_params
 from .render import DATA_DIR, MODELS_DIR
+from .resynthesis import WARM_UP, Resynthesis
 
 LOSS_FLOOR = -9.0  # logmag below this (about -78 dB) is treated as silence by the losses
 LSD_FLOOR = -7.0  # floor for the dB distance reported during training (matches evaluate.py)
@@ -99,6 +104,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--adv-weight", type=float, default=0.1)
+    ap.add_argument("--resynth-weight", type=float, default=0.0,
+                    help="weight of the reconstruction losses on the resynthesized audio (0: off)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="adv phase: the checkpoint to start from (default: the autoencoder's)")
+    ap.add_argument("--tag", default=None, help="checkpoint name gen_<tag>.pt (default: the phase)")
     ap.add_argument("--enc", type=int, default=384)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--dec", type=int, default=384)
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         gen = Generator(cfg, torch.from_numpy(mean), torch.from_numpy(std))
         history: dict = {}
     else:
-        src = ckpt_dir / "gen_ae.pt"
+        src = args.init or ckpt_dir / "gen_ae.pt"
         if not src.exists():
             raise FileNotFoundError(f"{src} missing: run the 'ae' phase first")
         ck = torch.load(src, map_location="cpu")
@@ -141,13 +151,16 @@ def main(argv: list[str] | None = None) -> None:
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr * 0.5, betas=(0.8, 0.99)) if disc else None
     base_lr = opt_g.param_groups[0]["lr"]
     sampler = PairSampler(train, args.seq_len, seed=args.seed * 1000 + rank)
+    resynth = Resynthesis().to(device) if args.resynth_weight > 0 else None
+    train_audio = load_audio(args.data_dir, train) if resynth is not None else None
+    tag = args.tag or args.phase
     vx, vy, vs, vt = PairSampler(val, 256, seed=12345).batch(48)
     vx, vy, vs = vx.to(device), vy.to(device), vs.to(device)
 
     writer = None
     if rank == 0:
         from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(args.runs_dir / f"gen_{args.phase}"))
+        writer = SummaryWriter(str(args.runs_dir / f"gen_{tag}"))
         print(f"train[{args.phase}]: {count_params(unwrap(gen))} params, {train.frames()} train frames "
               f"x {train.n_styles} styles, world {world}, device {device}", flush=True)
 
@@ -160,10 +173,18 @@ def main(argv: list[str] | None = None) -> None:
         stop = (time.time() - t0) / 60.0 > args.minutes if rank == 0 else False
         if step % 10 == 0 and should_stop(stop, world, device):
             break
-        x, y, s, t = sampler.batch(args.batch)
+        if resynth is None:
+            x, y, s, t = sampler.batch(args.batch)
+        else:
+            x, y, s, t, audio = sampler.batch_with_audio(args.batch, train_audio)
         x, y, s, t = x.to(device), y.to(device), s.to(device), t.to(device)
         out, _ = gen(x, s)
         loss, logs = recon_loss(out, y)
+        if resynth is not None:
+            heard = resynth(resynth.spectra(audio.to(device)), out)
+            loss_rs, logs_rs = recon_loss(heard, y[:, WARM_UP:-1])
+            loss = loss + args.resynth_weight * loss_rs
+            logs.update({f"resynth_{k}": v for k, v in logs_rs.items()})
         if disc is not None:
             def dnorm(z: torch.Tensor) -> torch.Tensor:
                 return (z.clamp(min=LOSS_FLOOR) - norm.in_mean) / norm.in_std
@@ -200,14 +221,14 @@ def main(argv: list[str] | None = None) -> None:
                   f"l1 {vlogs['l1']:.4f}", flush=True)
             if vlsd < best["val_lsd_db"] or args.phase == "adv":
                 best = {"val_lsd_db": vlsd, "step": step}
-                save(ckpt_dir / f"gen_{args.phase}.pt", norm, train, history, args, step, el, world, vlsd)
+                save(ckpt_dir / f"gen_{tag}.pt", norm, train, history, args, tag, step, el, world, vlsd)
     if rank == 0:
         el = time.time() - t0
         with torch.no_grad():
             vo, _ = norm(vx, vs)
             vlsd = lsd_db(vo, vy)
         if args.phase == "adv" or vlsd < best["val_lsd_db"]:
-            save(ckpt_dir / f"gen_{args.phase}.pt", norm, train, history, args, step, el, world, vlsd)
+            save(ckpt_dir / f"gen_{tag}.pt", norm, train, history, args, tag, step, el, world, vlsd)
         print(f"train[{args.phase}] done: {step} steps in {el / 60:.1f} min, final val lsd {vlsd:.3f} dB, "
               f"best {best}", flush=True)
         writer.close()
@@ -215,14 +236,16 @@ def main(argv: list[str] | None = None) -> None:
         dist.destroy_process_group()
 
 
-def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namespace, step: int,
+def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namespace, tag: str, step: int,
          seconds: float, world: int, val_lsd: float) -> None:
-    """Checkpoint with everything export and the manifest need."""
+    """Checkpoint with everything export and the manifest need; the run is recorded in the
+    training history under its tag, after the runs it started from."""
     info = dict(history)
-    info[args.phase] = {"steps": step, "minutes": round(seconds / 60.0, 2), "batch_per_process": args.batch,
+    info[tag] = {"steps": step, "minutes": round(seconds / 60.0, 2), "batch_per_process": args.batch,
                         "seq_len": args.seq_len, "lr": args.lr if args.phase == "ae" else args.lr * 0.25, "processes": world, "threads": args.threads,
                         "val_lsd_db": round(val_lsd, 4), "train_frames": train.frames(),
-                        **({"adv_weight": args.adv_weight} if args.phase == "adv" else {})}
+                        **({"adv_weight": args.adv_weight} if args.phase == "adv" else {}),
+                        **({"resynth_weight": args.resynth_weight} if args.resynth_weight > 0 else {})}
     torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,
                 "training": info}, path)
 
