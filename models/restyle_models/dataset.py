@@ -7,7 +7,6 @@ and the same frame range from both renders, which are aligned sample for sample.
 from __future__ import annotations
 
 import json
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from . import signal as sig
+from .render import read_wav
 
 
 @dataclass
@@ -114,7 +114,6 @@ def load_audio(data_dir: Path, split: Split) -> list[list[np.ndarray]]:
     for item in split.ids:
         row = []
         for name in split.style_names:
-            with wave.open(str(data_dir / "audio" / f"{item}_{name}.wav"), "rb") as w:
-                row.append(np.concatenate([pad, np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)]))
+            row.append(np.concatenate([pad, read_wav(data_dir / "audio" / f"{item}_{name}.wav")]))
         out.append(row)
     return out

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 from . import signal as sig
 from .dataset import load_index, load_split
 from .export import LSD_FLOOR, export_generator, load_generator, session, time_per_call
-from .render import DATA_DIR, MODELS_DIR
+from .render import DATA_DIR, MODELS_DIR, read_wav
 
 DB = 20.0 / np.log(10.0)
 VOICED = LSD_FLOOR + 2.0  # a frame counts when the target's loudest bin is above about -43 dB
@@ -61,9 +60,7 @@ def chroma_similarity(a: np.ndarray, b: np.ndarray, mask: np.ndarray, cm: np.nda
 def spectra_of(path: Path, frames: int) -> np.ndarray:
     """The first `frames` contract STFT frames of a rendered mono 16-bit WAV (framing is causal,
     so only the audio those frames cover is read)."""
-    with wave.open(str(path), "rb") as w:
-        raw = w.readframes(min(w.getnframes(), frames * sig.HOP))
-    return sig.stft_frames(np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0)
+    return sig.stft_frames(read_wav(path, length=frames * sig.HOP).astype(np.float32) / 32768.0)
 
 
 def resynthesized(spec_in: np.ndarray, logmag_out: np.ndarray) -> np.ndarray:

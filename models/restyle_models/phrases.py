@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from .classifier import voiced as clf_voiced
 from .dataset import load_index
 from .evaluate import VOICED, lsd_frames, resynthesized, stream_batch
 from .export import LSD_FLOOR, session
-from .render import DATA_DIR, MODELS_DIR
+from .render import DATA_DIR, MODELS_DIR, read_wav, write_wav
 
 OUT_DIR = MODELS_DIR.parent / "plugin" / "tests" / "fixtures" / "phrases"
 
@@ -39,21 +38,6 @@ def fnv1a64(data: bytes) -> int:
     for b in data:
         h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return h
-
-
-def cut(path: Path, start: int, length: int) -> np.ndarray:
-    """`length` samples of a rendered 16-bit WAV from sample `start`, as int16."""
-    with wave.open(str(path), "rb") as w:
-        w.setpos(start)
-        return np.frombuffer(w.readframes(length), dtype=np.int16).copy()
-
-
-def write_wav(path: Path, samples: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sig.SAMPLE_RATE)
-        w.writeframes(samples.astype("<i2").tobytes())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     for item in items:
         spectra = {}
         for name in names:
-            audio = cut(args.data_dir / "audio" / f"{item}_{name}.wav", start, length)
+            audio = read_wav(args.data_dir / "audio" / f"{item}_{name}.wav", start, length)
             write_wav(args.out / f"{item}_{name}.wav", audio)
             spectra[name] = sig.stft_frames(audio.astype(np.float32) / 32768.0)
         for s, source in enumerate(names):

@@ -109,6 +109,23 @@ def write_midi(path: Path, events: list[NoteEvent], program: int) -> None:
     path.write_bytes(header + b"MTrk" + struct.pack(">I", len(track)) + bytes(track))
 
 
+def read_wav(path: Path, start: int = 0, length: int | None = None) -> np.ndarray:
+    """Samples of a rendered mono 16-bit WAV as int16: `length` of them (all by default) from
+    sample `start`."""
+    with wave.open(str(path), "rb") as w:
+        w.setpos(start)
+        return np.frombuffer(w.readframes(w.getnframes() - start if length is None else length), dtype=np.int16).copy()
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    """Mono 16-bit 48 kHz, the format of every render."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sig.SAMPLE_RATE)
+        w.writeframes(samples.astype("<i2").tobytes())
+
+
 def render_midi(midi: Path, wav_out: Path, n_samples: int) -> np.ndarray:
     """Renders with fluidsynth (no reverb/chorus so pairs differ only by instrument) and returns
     mono float32 of exactly `n_samples` (padded or cut), also written to `wav_out`."""
@@ -127,11 +144,7 @@ def render_midi(midi: Path, wav_out: Path, n_samples: int) -> np.ndarray:
     mono = raw.reshape(-1, ch).astype(np.float32).mean(axis=1) / 32768.0
     out = np.zeros(n_samples, dtype=np.float32)
     out[:min(n_samples, len(mono))] = mono[:n_samples]
-    with wave.open(str(wav_out), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sig.SAMPLE_RATE)
-        w.writeframes((np.clip(out, -1, 1) * 32767).astype(np.int16).tobytes())
+    write_wav(wav_out, (np.clip(out, -1, 1) * 32767).astype(np.int16))
     return out
 
 

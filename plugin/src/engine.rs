@@ -90,7 +90,7 @@ pub enum LatencyMode {
 }
 
 impl LatencyMode {
-    pub const ALL: [LatencyMode; 2] = [LatencyMode::Lowest, LatencyMode::Safe];
+    const ALL: [LatencyMode; 2] = [LatencyMode::Lowest, LatencyMode::Safe];
 
     /// The setting's name, as `FromStr` reads it: "lowest" or "safe".
     pub fn label(self) -> &'static str {
@@ -143,7 +143,7 @@ impl Default for Controls {
 
 /// The pipeline delay in hops for a host configuration: the largest block in whole hops at the
 /// model's rate (at least one), plus what the latency mode adds.
-pub fn pipeline_delay(sample_rate: u32, max_block: usize, mode: LatencyMode) -> usize {
+fn pipeline_delay(sample_rate: u32, max_block: usize, mode: LatencyMode) -> usize {
     let model_block = (max_block as u64 * MODEL_RATE as u64).div_ceil(sample_rate as u64) as usize;
     model_block.div_ceil(HOP).max(1) + mode.extra_hops()
 }

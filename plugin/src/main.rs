@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
-use restyle::engine::{pipeline_delay, Controls, Engine, EngineConfig, LatencyMode, Pacing, MODEL_RATE};
+use restyle::engine::{Controls, Engine, EngineConfig, LatencyMode, Pacing, MODEL_RATE};
 use restyle::loader::{self, Loaded};
 use restyle::model::MAX_STYLES;
 use restyle::onnx::Provider;
@@ -278,7 +278,7 @@ fn run(cli: Cli) -> Result<()> {
                 "sample_rate": sample_rate,
                 "block": block,
                 "latency_mode": latency.mode,
-                "pipeline_delay_hops": pipeline_delay(sample_rate, block, latency.mode),
+                "pipeline_delay_hops": engine.pipeline_delay(),
                 "latency_samples": engine.latency(),
                 "latency_ms": engine.latency() as f64 * 1000.0 / sample_rate as f64,
             });
