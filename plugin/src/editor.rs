@@ -18,7 +18,7 @@ use nice_plug::editor::{HostMethods, ParentWindowHandle, ResizeHint, SpawnedEdit
 use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::{Editor, ParamSetter, TrackInfo};
 use nice_plug_egui::resizable_window::ResizableWindow;
-use nice_plug_egui::{EguiEditor, EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier};
+use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{LatencyMode, MAX_CHANNELS};
@@ -35,6 +35,7 @@ pub mod spectrogram;
 pub mod status;
 pub mod style_meter;
 pub mod theme;
+pub mod window;
 
 use knob::Knob;
 
@@ -107,7 +108,7 @@ impl RestyleEditor {
 }
 
 impl Editor for RestyleEditor {
-    type Handle = EguiEditorHandle;
+    type Handle = window::Handle;
 
     fn spawn(
         &self,
@@ -120,14 +121,15 @@ impl Editor for RestyleEditor {
         let size = self.saved_size();
         let state = EguiEditorState::from_size(LogicalSize::new(size.width as f64, size.height as f64), 1.0);
         let settings = EguiNiceSettings::new().with_tile("Restyle").with_resize_hint(resize_hint());
-        let app = EditorApp { shared: self.shared.clone(), view: EditorView::default(), gui: None };
+        let (exit_signal, exited) = window::exit_channel();
+        let app = EditorApp { shared: self.shared.clone(), view: EditorView::default(), gui: None, exit_signal: Some(exit_signal) };
         let editor = nice_plug_egui::create_egui_editor(state, RepaintNotifier::new(), settings, app)
             .ok_or("nice-plug-egui made no editor")?;
         let spawned = editor.spawn(parent, wait_for_parent, fallback_scale_factor, gui_context, host)?;
         if let Ok(mut open) = self.open.lock() {
             *open = Some(editor);
         }
-        Ok(spawned)
+        Ok(window::spawned(spawned, exited))
     }
 
     fn size(&self) -> NativeSize<u32> {
@@ -155,6 +157,8 @@ pub struct EditorApp {
     view: EditorView,
     /// Set when the window opens: the way to the host's parameters.
     gui: Option<GuiContext>,
+    /// Handed to the window's thread when the window is built (see [`window`]).
+    exit_signal: Option<window::ExitSignal>,
 }
 
 impl NiceEguiApp for EditorApp {
@@ -168,6 +172,9 @@ impl NiceEguiApp for EditorApp {
         frame.set_clear_color(theme::BACKGROUND.into());
         self.gui = Some(nice_gui_ctx);
         self.view = EditorView::default();
+        if let Some(signal) = self.exit_signal.take() {
+            signal.arm();
+        }
         Ok(())
     }
 

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 const CHILD_ENV: &str = "RESTYLE_CLAP_EDITOR_CHILD";
 /// The test the child process runs.
 const CHILD_TEST: &str = "editor_session_on_the_test_display";
+/// Times the editor is opened and closed again after the first session, as a user looking at
+/// several plugins in turn does: each must draw, and each close must take its window down.
+const REOPENINGS: usize = 4;
 /// The most the child may take, start to end: a hung editor fails the test instead of hanging it.
 const CHILD_LIMIT: Duration = Duration::from_secs(240);
 
@@ -111,7 +114,14 @@ fn editor_session_on_the_test_display() -> Result<()> {
     let mut session = Session::open(plugin, &screen)?;
     session.host_changes_show_on_the_mix_knob()?;
     session.a_drag_on_the_mix_knob_reaches_the_host()?;
-    session.close()
+    let mut plugin = session.close()?;
+    for _ in 0..REOPENINGS {
+        plugin = Session::open(plugin, &screen)?.close()?;
+    }
+    // The process exits right after the last `gui.destroy`, as a host may: a window thread
+    // still tearing down OpenGL then would crash it.
+    drop(plugin);
+    Ok(())
 }
 
 /// A plugin with its editor open in a host window, and everything it told the host so far.
@@ -333,14 +343,13 @@ impl<'s> Session<'s> {
         Ok(())
     }
 
-    /// Destroy the editor as a host does before it closes its window, then the window, then the
-    /// plugin. The plugin must not report its editor closed on its own on the way, and its
+    /// Destroy the editor as a host does before it closes its window, then the window; the
+    /// plugin stays. The plugin must not report its editor closed on its own on the way, and its
     /// window must leave the host's.
-    fn close(mut self) -> Result<()> {
+    fn close(mut self) -> Result<PluginUnderTest> {
         self.plugin.gui_destroy()?;
-        // baseview (0.4.2) lets `gui.destroy` return before its window thread has taken the
-        // editor's window down (see the report of issue 5): wait for that, so this host does not
-        // pull the parent window out from under it.
+        // The editor's window thread has exited when `gui.destroy` returns (plugin/src/editor/
+        // window.rs), but the X server may not yet have handled its closed connection.
         let clock = Instant::now();
         let mut left = self.window.children()?;
         if !left.is_empty() {
@@ -370,8 +379,7 @@ impl<'s> Session<'s> {
         );
         let Session { plugin, window, .. } = self;
         drop(window);
-        drop(plugin);
-        Ok(())
+        Ok(plugin)
     }
 
     /// Serve the plugin as a host's main loop does until `check` gives something, or fail after
