@@ -114,10 +114,7 @@ impl std::str::FromStr for LatencyMode {
 
     /// Reads a command-line value: "lowest" or "safe" (any case).
     fn from_str(text: &str) -> Result<Self, String> {
-        LatencyMode::ALL
-            .into_iter()
-            .find(|m| m.label().eq_ignore_ascii_case(text.trim()))
-            .ok_or_else(|| format!("unknown latency mode '{text}': use lowest or safe"))
+        crate::choice::parse(text, &LatencyMode::ALL, LatencyMode::label, "latency mode")
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use nice_plug::prelude::*;
 
+pub mod choice;
 pub mod demo;
 pub mod editor;
 pub mod engine;

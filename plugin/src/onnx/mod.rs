@@ -55,10 +55,7 @@ impl std::str::FromStr for Provider {
 
     /// Reads a command-line or settings value: "auto", "cpu" or "gpu" (any case).
     fn from_str(text: &str) -> Result<Self, String> {
-        [Provider::Auto, Provider::Cpu, Provider::Gpu]
-            .into_iter()
-            .find(|p| p.label().eq_ignore_ascii_case(text.trim()))
-            .ok_or_else(|| format!("unknown execution provider '{text}': use auto, cpu or gpu"))
+        crate::choice::parse(text, &[Provider::Auto, Provider::Cpu, Provider::Gpu], Provider::label, "execution provider")
     }
 }
 
