@@ -41,7 +41,7 @@ impl Ramp {
     }
 
     /// The value for the next sample.
-    pub fn next(&mut self) -> f32 {
+    pub fn next_sample(&mut self) -> f32 {
         if self.steps_left > 0 {
             self.steps_left -= 1;
             // The last step lands on the target exactly, whatever the rounding of the steps.
@@ -68,7 +68,7 @@ mod tests {
             while values.len() < 2000 {
                 // A host repeats the value every block.
                 ramp.set_target(0.0);
-                values.extend((0..block).map(|_| ramp.next()));
+                values.extend((0..block).map(|_| ramp.next_sample()));
             }
             let first_at_target = values.iter().position(|&v| v == 0.0).unwrap();
             assert_eq!(first_at_target, 479, "blocks of {block}");
@@ -81,22 +81,22 @@ mod tests {
     fn a_new_target_mid_glide_starts_from_where_it_is() {
         let mut ramp = Ramp::new(0.0, 100);
         ramp.set_target(1.0);
-        let halfway = (0..50).map(|_| ramp.next()).last().unwrap();
+        let halfway = (0..50).map(|_| ramp.next_sample()).last().unwrap();
         ramp.set_target(0.0);
-        let next = ramp.next();
+        let next = ramp.next_sample();
         assert!((next - halfway).abs() < 0.011, "no jump: {halfway} then {next}");
-        assert_eq!((0..99).map(|_| ramp.next()).last(), Some(0.0));
+        assert_eq!((0..99).map(|_| ramp.next_sample()).last(), Some(0.0));
     }
 
     #[test]
     fn jump_and_zero_length_change_at_once() {
         let mut ramp = Ramp::new(0.0, 100);
         ramp.set_target(1.0);
-        ramp.next();
+        ramp.next_sample();
         ramp.jump(0.25);
-        assert_eq!((ramp.next(), ramp.target()), (0.25, 0.25));
+        assert_eq!((ramp.next_sample(), ramp.target()), (0.25, 0.25));
         let mut instant = Ramp::new(0.0, 0);
         instant.set_target(0.75);
-        assert_eq!(instant.next(), 0.75);
+        assert_eq!(instant.next_sample(), 0.75);
     }
 }

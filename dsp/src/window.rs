@@ -53,10 +53,10 @@ fn hann(n: usize, len: usize) -> f64 {
 
 impl WindowPair {
     pub fn new(shape: WindowShape, n_fft: usize, hop: usize) -> Result<Self, WindowError> {
-        if n_fft < 4 || n_fft % 2 != 0 {
+        if n_fft < 4 || !n_fft.is_multiple_of(2) {
             return Err(WindowError::BadFftSize { n_fft });
         }
-        if hop == 0 || n_fft % hop != 0 {
+        if hop == 0 || !n_fft.is_multiple_of(hop) {
             return Err(WindowError::BadHop { n_fft, hop });
         }
         let (analysis, synthesis) = match shape {
@@ -70,7 +70,7 @@ impl WindowPair {
         let overlap = overlap_sums(&product, hop);
         let mean = overlap.iter().sum::<f64>() / hop as f64;
         let ripple = overlap.iter().map(|s| (s / mean - 1.0).abs()).fold(0.0, f64::max);
-        if !(mean > 0.0) || ripple > 1e-9 {
+        if mean.is_nan() || mean <= 0.0 || ripple > 1e-9 {
             return Err(WindowError::NotCola { shape, hop, ripple });
         }
         let scale = 1.0 / (mean * n_fft as f64);

@@ -337,7 +337,7 @@ impl Engine {
         }
         publish_peaks(&self.stats.input_peak, block, start, end, self.peak_decay);
         for g in &mut self.input_ramp[..len] {
-            *g = self.input_gain.next();
+            *g = self.input_gain.next_sample();
         }
         for wet in &mut self.wet {
             wet[..len].iter_mut().zip(&self.input_ramp).for_each(|(x, g)| *x *= g);
@@ -362,7 +362,7 @@ impl Engine {
 
         // 3. Style-mix with the aligned dry signal, output gain, bypass.
         for i in 0..len {
-            let (mix, out_gain, bypass) = (self.mix.next(), self.output_gain.next(), self.bypass.next());
+            let (mix, out_gain, bypass) = (self.mix.next_sample(), self.output_gain.next_sample(), self.bypass.next_sample());
             let in_gain = self.input_ramp[i];
             for ((channel, wet), dry) in block.iter_mut().zip(&self.wet).zip(&self.dry_out) {
                 let processed = (dry[i] * in_gain * (1.0 - mix) + wet[i] * mix) * out_gain;

@@ -109,6 +109,9 @@ pub struct ToneModel {
     curves: Vec<Vec<f32>>,
 }
 
+/// A style's log-gain as a function of the bin.
+type BinGain<'a> = Box<dyn Fn(usize) -> f32 + 'a>;
+
 impl ToneModel {
     /// Tone curves for a spectrum of `bins` bins spanning 0 to `sample_rate / 2`.
     pub fn new(sample_rate: f32, bins: usize) -> Self {
@@ -120,7 +123,7 @@ impl ToneModel {
             (-d * d).exp()
         };
         // One neper is 8.7 dB.
-        let shapes: [(&str, Box<dyn Fn(usize) -> f32>); 4] = [
+        let shapes: [(&str, BinGain<'_>); 4] = [
             ("Bright", Box::new(|b| 0.35 * octaves_from_1k(b).clamp(-2.0, 4.0))),
             ("Warm", Box::new(|b| -0.35 * octaves_from_1k(b).clamp(-1.0, 4.0) + 0.4 * band(b, 200.0, 1.0))),
             ("Hollow", Box::new(|b| -1.2 * band(b, 900.0, 0.8))),

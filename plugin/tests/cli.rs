@@ -92,7 +92,7 @@ fn a_corrupt_pack_passes_audio_through_and_says_why() {
     let input = scratch("in_corrupt.wav");
     let output = scratch("out_corrupt.wav");
     let audio = noise(24_000, 8);
-    write_wav(&input, 48_000, &[audio.clone()], false);
+    write_wav(&input, 48_000, std::slice::from_ref(&audio), false);
     let out = restyle(&["render", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--pack", pack.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

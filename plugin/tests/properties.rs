@@ -153,7 +153,7 @@ fn tones_input(host: &Host, engine: &Engine) -> Vec<Vec<f32>> {
     let len = engine.latency() + host.extra;
     let top = 0.4 * host.sample_rate.min(48_000) as f32;
     let mut source = restyle_dsp::noise::Xorshift::new(host.seed);
-    let mut tone = || (50.0 + (source.next_f32() + 0.5) * (top - 50.0), (source.next_f32() + 0.5) * 6.28);
+    let mut tone = || (50.0 + (source.next_f32() + 0.5) * (top - 50.0), (source.next_f32() + 0.5) * std::f32::consts::TAU);
     let tones: Vec<[(f32, f32); 3]> = (0..host.channels).map(|_| [tone(), tone(), tone()]).collect();
     let fade = 1024.0;
     tones

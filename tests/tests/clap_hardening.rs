@@ -112,7 +112,7 @@ fn delayed(input: &[Vec<f32>; 2], delay: usize) -> [Vec<f32>; 2] {
 fn settled_from(a: &[Vec<f32>; 2], b: &[Vec<f32>; 2], tolerance: f32) -> usize {
     a.iter()
         .zip(b)
-        .filter_map(|(a, b)| a.iter().zip(b).rposition(|(x, y)| !((x - y).abs() <= tolerance)))
+        .filter_map(|(a, b)| a.iter().zip(b).rposition(|(x, y)| (x - y).is_nan() || (x - y).abs() > tolerance))
         .max()
         .map_or(0, |n| n + 1)
 }
@@ -415,7 +415,9 @@ fn concurrent_instances_render_as_they_do_alone() -> Result<()> {
     let all_active = Barrier::new(INSTANCES);
     let all_alone_done = Barrier::new(INSTANCES);
 
-    let results: Vec<Result<([Vec<f32>; 2], [Vec<f32>; 2], Duration)>> = std::thread::scope(|scope| {
+    // Per instance: its output alone, its output beside the others, and how long that took.
+    type Rendered = ([Vec<f32>; 2], [Vec<f32>; 2], Duration);
+    let results: Vec<Result<Rendered>> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..INSTANCES)
             .map(|i| {
                 let (input, alone, all_active, all_alone_done) = (&input, &alone, &all_active, &all_alone_done);
@@ -725,6 +727,9 @@ fn broken_state_is_refused_and_hostile_state_is_repaired() -> Result<()> {
 /// broken input, for the plugin to count as recovered.
 const RECOVERED_SPECTRUM_DB: f64 = 6.0;
 
+/// A stretch of broken input: where it starts, how long it is, and its sample at each offset.
+type Span<'a> = (usize, usize, &'a dyn Fn(usize) -> f32);
+
 /// 6. Broken audio: blocks of NaN, infinities, denormals, ±1e6 and full-scale DC in the input.
 ///    The output is finite at every sample and never louder than the loudest input times a small
 ///    factor. Non-finite samples are exactly a moment of silence: the render is the same, bit for
@@ -741,7 +746,7 @@ fn broken_audio_gives_finite_bounded_output_and_recovers() -> Result<()> {
     let rate = 48_000.0;
     let len = 96_000;
     let clean = stereo_test_signal(rate, len);
-    let with = |spans: &[(usize, usize, &dyn Fn(usize) -> f32)]| {
+    let with = |spans: &[Span]| {
         let mut signal = clean.clone();
         for &(from, count, value) in spans {
             for channel in &mut signal {
@@ -753,19 +758,19 @@ fn broken_audio_gives_finite_bounded_output_and_recovers() -> Result<()> {
         signal
     };
     let silence = |_: usize| 0.0f32;
-    let nonfinite: [(usize, usize, &dyn Fn(usize) -> f32); 5] = [
+    let nonfinite: [Span; 5] = [
         (4_000, 512, &|_| f32::NAN),
         (6_000, 300, &|_| f32::INFINITY),
         (7_000, 300, &|_| f32::NEG_INFINITY),
         (8_000, 1_000, &|n| if n % 2 == 0 { f32::INFINITY } else { f32::NAN }),
         (9_500, 3, &|_| f32::NAN),
     ];
-    let garbage: [(usize, usize, &dyn Fn(usize) -> f32); 3] = [
+    let garbage: [Span; 3] = [
         (10_000, 4_096, &|n| if n % 2 == 0 { 1e-40 } else { -1e-40 }),
         (15_000, 4_096, &|n| if (n / 37) % 2 == 0 { 1e6 } else { -1e6 }),
         (20_000, 4_096, &|_| 1.0),
     ];
-    let silenced = |spans: &[(usize, usize, &dyn Fn(usize) -> f32)]| -> Vec<(usize, usize, &dyn Fn(usize) -> f32)> {
+    let silenced = |spans: &[Span]| -> Vec<Span> {
         spans.iter().map(|&(from, count, _)| (from, count, &silence as &dyn Fn(usize) -> f32)).collect()
     };
     let mut all_bad = nonfinite.to_vec();

@@ -33,7 +33,7 @@ impl StyleMeter for PackStyleMeter {
     fn push(&mut self, logmag: &[f32], confidences: &mut [f32]) -> Result<bool> {
         self.features.push(logmag);
         self.frames += 1;
-        if self.frames % EVERY_FRAMES != 0 || !self.features.features(&mut self.buffer) {
+        if !self.frames.is_multiple_of(EVERY_FRAMES) || !self.features.features(&mut self.buffer) {
             return Ok(false);
         }
         let probs = self.classifier.run(&self.buffer, 1)?;
