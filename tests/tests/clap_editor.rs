@@ -347,9 +347,9 @@ impl<'s> Session<'s> {
     /// plugin stays. The plugin must not report its editor closed on its own on the way, and its
     /// window must leave the host's.
     fn close(mut self) -> Result<PluginUnderTest> {
-        let clock = Instant::now();
+        let destroying = Instant::now();
         self.plugin.gui_destroy()?;
-        println!("gui.destroy took {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+        println!("gui.destroy took {:.1} ms", destroying.elapsed().as_secs_f64() * 1e3);
         // The editor's window thread has exited when `gui.destroy` returns (plugin/src/editor/
         // window.rs), but the X server may not yet have handled its closed connection.
         let clock = Instant::now();
