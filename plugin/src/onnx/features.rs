@@ -18,16 +18,16 @@ const LOGMAG_EPS: f64 = 1e-10;
 pub const FEATURES_PER_BAND: usize = 4;
 
 /// `ln(Σ W p) - ln(Σ W) - Σ(W · 2 logmag) / Σ W` over band `band`'s weights `W`, with the bin
-/// powers `p = exp(2 logmag)` (the contract's floor included): the log of the arithmetic over the
-/// geometric mean, 0 for a flat band, large for a few strong harmonics.
-fn band_peakiness(filterbank: &MelFilterbank, band: usize, logmag: &[f32]) -> f32 {
+/// powers `p = exp(2 logmag)` (the contract's floor included, `floored_power`): the log of the
+/// arithmetic over the geometric mean, 0 for a flat band, large for a few strong harmonics.
+fn band_peakiness(filterbank: &MelFilterbank, band: usize, logmag: &[f32], floored_power: &[f64]) -> f32 {
     let (start, weights) = filterbank.band(band);
     let (mut power, mut total, mut log_power) = (0.0f64, 0.0f64, 0.0f64);
-    for (&w, &lm) in weights.iter().zip(&logmag[start..]) {
-        let (w, lm2) = (f64::from(w), 2.0 * f64::from(lm));
-        power += w * lm2.exp();
+    for ((&w, &lm), &p) in weights.iter().zip(&logmag[start..]).zip(&floored_power[start..]) {
+        let w = f64::from(w);
+        power += w * p;
         total += w;
-        log_power += w * lm2;
+        log_power += w * 2.0 * f64::from(lm);
     }
     if total > 0.0 && power > 0.0 {
         (power.ln() - total.ln() - log_power / total) as f32
@@ -48,7 +48,10 @@ pub struct StyleFeatures {
     next: usize,
     /// Frames pushed since the last reset, up to `window`.
     filled: usize,
-    /// One frame's power spectrum, reused.
+    /// One frame's `exp(2 logmag)`, floor included: the mel bands overlap, so each bin's power
+    /// is computed once here rather than once per band.
+    floored_power: Vec<f64>,
+    /// The same without the floor, for the mel.
     power: Vec<f32>,
     mel: Vec<f32>,
 }
@@ -67,6 +70,7 @@ impl StyleFeatures {
             peakiness: vec![0.0; recipe.window_frames * mel.n_mels],
             next: 0,
             filled: 0,
+            floored_power: vec![0.0; filterbank.n_bins()],
             power: vec![0.0; filterbank.n_bins()],
             mel: vec![0.0; mel.n_mels],
             filterbank,
@@ -80,8 +84,9 @@ impl StyleFeatures {
 
     /// Adds one frame of log-magnitudes (`n_fft / 2 + 1` bins).
     pub fn push(&mut self, logmag: &[f32]) {
-        for (p, &lm) in self.power.iter_mut().zip(logmag) {
-            *p = ((2.0 * f64::from(lm)).exp() - LOGMAG_EPS).max(0.0) as f32;
+        for ((p, floored), &lm) in self.power.iter_mut().zip(&mut self.floored_power).zip(logmag) {
+            *floored = (2.0 * f64::from(lm)).exp();
+            *p = (*floored - LOGMAG_EPS).max(0.0) as f32;
         }
         self.filterbank.apply(&self.power, &mut self.mel);
         let n = self.mel.len();
@@ -90,7 +95,7 @@ impl StyleFeatures {
             *h = (m + self.eps).ln();
         }
         for (band, peak) in self.peakiness[self.next * n..(self.next + 1) * n].iter_mut().enumerate() {
-            *peak = band_peakiness(&self.filterbank, band, logmag);
+            *peak = band_peakiness(&self.filterbank, band, logmag, &self.floored_power);
         }
         self.next = (self.next + 1) % self.window;
         self.filled = (self.filled + 1).min(self.window);
