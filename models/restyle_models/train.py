@@ -37,8 +37,9 @@ LSD_FLOOR = -7.0  # floor for the dB distance reported during training (matches 
 MR_SCALES = [(2, 4), (4, 16), (16, 64)]  # (frames, bins) pooling of the multi-resolution loss
 
 
-def recon_loss(y: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """Log-magnitude L1 plus a multi-resolution spectral loss.
+def recon_loss(y: torch.Tensor, t: torch.Tensor, lsd_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Log-magnitude L1 plus a multi-resolution spectral loss, plus `lsd_weight` times the
+    log-spectral distance itself (`lsd_loss`).
 
     The model works on one STFT resolution (the contract's), so the "multi-resolution STFT" loss
     is computed on magnitudes pooled over several time x frequency tiles: each scale compares
@@ -55,7 +56,19 @@ def recon_loss(y: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, dict[str
         mr = mr + torch.linalg.norm((tp - yp).flatten(1), dim=1).div(
             torch.linalg.norm(tp.flatten(1), dim=1) + 1e-6).mean()
     mr = mr / len(MR_SCALES)
-    return l1 + mr, {"l1": float(l1.detach()), "mrstft": float(mr.detach())}
+    logs = {"l1": float(l1.detach()), "mrstft": float(mr.detach())}
+    if lsd_weight <= 0:
+        return l1 + mr, logs
+    lsd = lsd_loss(y, t)
+    logs["lsd"] = float(lsd.detach())
+    return l1 + mr + lsd_weight * lsd, logs
+
+
+def lsd_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """`lsd_db` as a loss (natural-log units): the RMS over bins weighs a frame's worst bins
+    more than L1 does, as the evaluation's distance does."""
+    d = y.clamp(min=LSD_FLOOR) - t.clamp(min=LSD_FLOOR)
+    return (d.pow(2).mean(-1) + 1e-6).sqrt().mean()
 
 
 def lsd_db(y: torch.Tensor, t: torch.Tensor) -> float:
@@ -106,12 +119,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--adv-weight", type=float, default=0.1)
     ap.add_argument("--resynth-weight", type=float, default=0.0,
                     help="weight of the reconstruction losses on the resynthesized audio (0: off)")
+    ap.add_argument("--lsd-weight", type=float, default=0.0,
+                    help="weight of the log-spectral distance among the reconstruction losses (0: off)")
     ap.add_argument("--init", type=Path, default=None,
                     help="adv phase: the checkpoint to start from (default: the autoencoder's)")
     ap.add_argument("--tag", default=None, help="checkpoint name gen_<tag>.pt (default: the phase)")
     ap.add_argument("--enc", type=int, default=384)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--dec", type=int, default=384)
+    ap.add_argument("--local", type=int, default=0,
+                    help="channels of the frequency-local path; with --init, adds one to a model without")
     ap.add_argument("--threads", type=int, default=2, help="torch threads per process (the default machine has 2 cores)")
     ap.add_argument("--val-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
@@ -129,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     val = load_split(args.data_dir, "val", args.max_items)
     if args.phase == "ae":
         mean, std = input_stats(train)
-        cfg = GeneratorConfig(n_styles=train.n_styles, enc=args.enc, hidden=args.hidden, dec=args.dec)
+        cfg = GeneratorConfig(n_styles=train.n_styles, enc=args.enc, hidden=args.hidden, dec=args.dec,
+                              local=args.local)
         gen = Generator(cfg, torch.from_numpy(mean), torch.from_numpy(std))
         history: dict = {}
     else:
@@ -138,8 +156,13 @@ def main(argv: list[str] | None = None) -> None:
             raise FileNotFoundError(f"{src} missing: run the 'ae' phase first")
         ck = torch.load(src, map_location="cpu")
         cfg = GeneratorConfig(**ck["config"])
+        grow = args.local and not cfg.local
+        if grow:
+            cfg.local = args.local
         gen = Generator(cfg)
-        gen.load_state_dict(ck["state_dict"])
+        missing, _ = gen.load_state_dict(ck["state_dict"], strict=not grow)
+        if grow and not all(k.startswith("local_") for k in missing):
+            raise ValueError(f"{src}: checkpoint lacks {missing}")
         history = ck["training"]
     gen.to(device)
     disc = SpectrogramDiscriminator(train.n_styles).to(device) if args.phase == "adv" else None
@@ -179,10 +202,10 @@ def main(argv: list[str] | None = None) -> None:
             x, y, s, t, audio = sampler.batch_with_audio(args.batch, train_audio)
         x, y, s, t = x.to(device), y.to(device), s.to(device), t.to(device)
         out, _ = gen(x, s)
-        loss, logs = recon_loss(out, y)
+        loss, logs = recon_loss(out, y, args.lsd_weight)
         if resynth is not None:
             heard = resynth(resynth.spectra(audio.to(device)), out)
-            loss_rs, logs_rs = recon_loss(heard, y[:, WARM_UP:-1])
+            loss_rs, logs_rs = recon_loss(heard, y[:, WARM_UP:-1], args.lsd_weight)
             loss = loss + args.resynth_weight * loss_rs
             logs.update({f"resynth_{k}": v for k, v in logs_rs.items()})
         if disc is not None:
@@ -245,7 +268,9 @@ def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namesp
                         "seq_len": args.seq_len, "lr": args.lr if args.phase == "ae" else args.lr * 0.25, "processes": world, "threads": args.threads,
                         "val_lsd_db": round(val_lsd, 4), "train_frames": train.frames(),
                         **({"adv_weight": args.adv_weight} if args.phase == "adv" else {}),
-                        **({"resynth_weight": args.resynth_weight} if args.resynth_weight > 0 else {})}
+                        **({"resynth_weight": args.resynth_weight} if args.resynth_weight > 0 else {}),
+                        **({"lsd_weight": args.lsd_weight} if args.lsd_weight > 0 else {}),
+                        **({"local": gen.cfg.local} if gen.cfg.local else {})}
     torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,
                 "training": info}, path)
 
