@@ -93,7 +93,7 @@ class Generator(nn.Module):
         there is one: convolutions along frequency over the input and that residual, modulated
         per frame by the decoder's features `d` (FiLM) and told which bin they are at
         (`local_pos`), so that a partial's shape (its width, the valleys around it) can change,
-        which a residual from a 256-wide bottleneck cannot place bin for bin. No state: the
+        which a residual from one 384-wide layer cannot place bin for bin. No state: the
         GRU's state stays the only one."""
         if not self.cfg.local:
             return full

@@ -73,9 +73,7 @@ def lsd_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def lsd_db(y: torch.Tensor, t: torch.Tensor) -> float:
     """Log-spectral distance in dB (RMS over bins, mean over frames) with a -61 dB floor."""
-    k = 20.0 / np.log(10.0)
-    d = (y.clamp(min=LSD_FLOOR) - t.clamp(min=LSD_FLOOR)) * k
-    return float(d.pow(2).mean(-1).sqrt().mean())
+    return float(lsd_loss(y, t) * 20.0 / np.log(10.0))
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -156,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
             raise FileNotFoundError(f"{src} missing: run the 'ae' phase first")
         ck = torch.load(src, map_location="cpu")
         cfg = GeneratorConfig(**ck["config"])
+        if args.local and cfg.local and args.local != cfg.local:
+            raise ValueError(f"{src} has a local path of {cfg.local} channels, not {args.local}")
         grow = args.local and not cfg.local
         if grow:
             cfg.local = args.local
