@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dec", type=int, default=384)
     ap.add_argument("--local", type=int, default=0,
                     help="channels of the frequency-local path; with --init, adds one to a model without")
+    ap.add_argument("--local-bins", type=int, default=0,
+                    help="bins, from the lowest, that the local path refines (0: all); with --init, "
+                         "narrows a wider path")
     ap.add_argument("--threads", type=int, default=2, help="torch threads per process (the default machine has 2 cores)")
     ap.add_argument("--val-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.phase == "ae":
         mean, std = input_stats(train)
         cfg = GeneratorConfig(n_styles=train.n_styles, enc=args.enc, hidden=args.hidden, dec=args.dec,
-                              local=args.local)
+                              local=args.local, local_bins=args.local_bins)
         gen = Generator(cfg, torch.from_numpy(mean), torch.from_numpy(std))
         history: dict = {}
     else:
@@ -159,8 +162,16 @@ def main(argv: list[str] | None = None) -> None:
         grow = args.local and not cfg.local
         if grow:
             cfg.local = args.local
+        state = ck["state_dict"]
+        if args.local_bins:
+            if cfg.local_bins and args.local_bins > cfg.local_bins:
+                raise ValueError(f"{src} refines only {cfg.local_bins} bins, it cannot widen to {args.local_bins}")
+            cfg.local_bins = args.local_bins
         gen = Generator(cfg)
-        missing, _ = gen.load_state_dict(ck["state_dict"], strict=not grow)
+        if "local_pos" in state:
+            # Narrowing keeps the refined bins' embeddings; the path reads the same bins as before.
+            state = {**state, "local_pos": state["local_pos"][:, :gen.local_span()[1]]}
+        missing, _ = gen.load_state_dict(state, strict=not grow)
         if grow and not all(k.startswith("local_") for k in missing):
             raise ValueError(f"{src}: checkpoint lacks {missing}")
         history = ck["training"]
@@ -270,7 +281,8 @@ def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namesp
                         **({"adv_weight": args.adv_weight} if args.phase == "adv" else {}),
                         **({"resynth_weight": args.resynth_weight} if args.resynth_weight > 0 else {}),
                         **({"lsd_weight": args.lsd_weight} if args.lsd_weight > 0 else {}),
-                        **({"local": gen.cfg.local} if gen.cfg.local else {})}
+                        **({"local": gen.cfg.local} if gen.cfg.local else {}),
+                        **({"local_bins": gen.cfg.local_bins} if gen.cfg.local_bins else {})}
     torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,
                 "training": info}, path)
 

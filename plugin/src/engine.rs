@@ -202,8 +202,7 @@ impl Engine {
         stats.latency_samples.store(latency as u32, Relaxed);
         stats.sample_rate.store(config.sample_rate, Relaxed);
         stats.channels.store(channels as u32, Relaxed);
-        let reference_power = (stft.windows().analysis().iter().sum::<f32>() / 2.0).powi(2);
-        let frames = FramePipeline::new(models.into(), channels, stft.bins(), delay, config.pacing, stats.clone(), swap, reference_power)?;
+        let frames = FramePipeline::new(models.into(), &stft, delay, config.pacing, stats.clone(), swap)?;
         let ramp_len = (RAMP_MS / 1000.0 * config.sample_rate as f32).round() as usize;
         let ramp = |value: f32| Ramp::new(value, ramp_len);
         let defaults = Controls::default();
@@ -449,16 +448,10 @@ struct FramePipeline {
 }
 
 impl FramePipeline {
-    fn new(
-        models: Models,
-        channels: usize,
-        bins: usize,
-        delay: usize,
-        pacing: Pacing,
-        stats: Arc<EngineStats>,
-        swap: Arc<ModelSwap>,
-        reference_power: f32,
-    ) -> Result<Self> {
+    /// A pipeline for the frames `stft` makes, each played `delay` hops after it is analysed.
+    fn new(models: Models, stft: &Stft, delay: usize, pacing: Pacing, stats: Arc<EngineStats>, swap: Arc<ModelSwap>) -> Result<Self> {
+        let (channels, bins) = (stft.channels(), stft.bins());
+        let reference_power = (stft.windows().analysis().iter().sum::<f32>() / 2.0).powi(2);
         let delay = delay as u64;
         let slots = delay as usize + 1;
         // Every frame in flight, every result waiting, and slack for stale ones on their way back.
