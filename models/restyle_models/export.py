@@ -144,26 +144,39 @@ class _Calib:
         self.it = iter(self.feeds)
 
 
-def quantize_variants(fp32: Path, out_dir: Path, x: np.ndarray, s: np.ndarray,
-                      state_shape: list[int]) -> dict[str, Path]:
-    """Builds the int8 candidates next to the fp32 graph."""
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
+DYNAMIC_VARIANTS = {"int8-dynamic": False, "int8-dynamic-per-channel": True}  # name: per channel
+
+
+def preprocess(fp32: Path, out_dir: Path) -> Path:
+    """The fp32 graph with shapes inferred, as the quantizers want it."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     pre = out_dir / "generator_fp32_pre.onnx"
     # skip_optimization keeps each affine map a MatMul + Add (the optimizer would fuse them to
     # Gemm, which the static quantizer then leaves in float)
     quant_pre_process(str(fp32), str(pre), skip_optimization=True, skip_symbolic_shape=True)
+    return pre
+
+
+def quantize_dynamic_variant(pre: Path, out: Path, per_channel: bool) -> Path:
+    """Dynamic int8: weights int8 (per tensor or per output channel), activations quantized on
+    the fly, every MatMul."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=per_channel,
+                     op_types_to_quantize=["MatMul"])
+    return out
+
+
+def quantize_variants(fp32: Path, out_dir: Path, x: np.ndarray, s: np.ndarray,
+                      state_shape: list[int]) -> dict[str, Path]:
+    """Builds the int8 candidates next to the fp32 graph."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    pre = preprocess(fp32, out_dir)
     variants: dict[str, Path] = {}
-    dyn = out_dir / "generator_int8_dynamic.onnx"
-    quantize_dynamic(str(pre), str(dyn), weight_type=QuantType.QInt8, per_channel=False,
-                     op_types_to_quantize=["MatMul"])
-    variants["int8-dynamic"] = dyn
-    dyn_pc = out_dir / "generator_int8_dynamic_pc.onnx"
-    quantize_dynamic(str(pre), str(dyn_pc), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"])
-    variants["int8-dynamic-per-channel"] = dyn_pc
+    for name, per_channel in DYNAMIC_VARIANTS.items():
+        variants[name] = quantize_dynamic_variant(pre, out_dir / f"generator_{name}.onnx", per_channel)
     try:
         calib = _Calib(session(fp32), x[:, :400], s, state_shape)
 

@@ -2,9 +2,9 @@
 -> the end-to-end test's phrases (for the default pack).
 
 `python -m restyle_models.pipeline` trains the default pack on 2 CPU cores (about an hour);
-`--smoke` runs a tiny render, a few training steps of both phases, the classifier, export and
-the pack check into a temporary folder: the test that the code path works, needing PyTorch but
-no time.
+`--smoke` runs a tiny render, a few training steps of both phases, the classifier, export, unpack
+(and a few steps more from the unpacked pack), evaluate and the pack check into a temporary
+folder: the test that the code path works, needing PyTorch but no time.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import classifier, evaluate, export, phrases, render, train
+from . import classifier, evaluate, export, phrases, render, train, unpack
 from .render import MODELS_DIR
 
 # The adversarial phase also trains on the resynthesized audio: at equal time (18 min from the
@@ -44,6 +44,11 @@ def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_m
                         "--lsd-weight", str(LSD_WEIGHT)])
         classifier.main(d + ["--epochs", "2"])
         export.main(d + ["--pack", str(pack), "--name", "smoke", "--timing-calls", "50"])
+        # training goes on from a pack alone: unpack it, then a few more adversarial steps
+        unpacked = data_dir / "unpacked" / "checkpoints" / "gen_pack.pt"
+        unpack.main(["--pack", str(pack), "--data-dir", str(unpacked.parent.parent)])
+        train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--steps", "2", "--val-every", "1",
+                        "--batch", "4", "--seq-len", "32", "--init", str(unpacked), "--tag", "from_pack"])
         evaluate.main(d + ["--pack", str(pack), "--frames", "200", "--items", "1", "--timing-calls", "50",
                            "--report", str(pack / "REPORT.md")])
         phrases.main(d + ["--pack", str(pack), "--out", str(pack / "phrases"), "--items", "1", "--seconds", "1"])
