@@ -195,10 +195,11 @@ def plan_items(n_pieces: int, variants: int, max_seconds: float, seed: int,
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pieces", type=int, default=40)
+    # 48 pieces (34 train / 6 val / 8 test) is the data the default pack was trained on
+    ap.add_argument("--pieces", type=int, default=48)
     ap.add_argument("--variants", type=int, default=2)
     ap.add_argument("--max-seconds", type=float, default=24.0)
-    ap.add_argument("--val", type=int, default=5)
+    ap.add_argument("--val", type=int, default=6)
     ap.add_argument("--test", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
