@@ -264,7 +264,11 @@ def write_report(path: Path, index: dict, s: dict, names: list[str], manifest: d
         L.append(f"| {n} | {f(d,'input','lsd_db')} | {f(d,'eq','lsd_db')} | {f(d,'ae_fp32','lsd_db')} | {f(d,'fp32','lsd_db')} | "
                  f"{f(d,'int8','lsd_db')} | {d['int8']['lsd_db'] / d['input']['lsd_db']:.3f} | {d['int8']['lsd_db'] / d['eq']['lsd_db']:.3f} |")
     mean = lambda k, key: np.mean([ps[n][k][key] for n in names if k in ps[n]])  # noqa: E731
-    L.append(f"| **mean** | {mean('input','lsd_db'):.3f} | {mean('eq','lsd_db'):.3f} | {mean('ae_fp32','lsd_db') if 'ae_fp32' in systems else float('nan'):.3f} | "
+
+    def fmean(k: str, key: str) -> str:
+        """The mean over styles, or '-' for a system this run had not (no autoencoder checkpoint)."""
+        return f"{mean(k, key):.3f}" if k in systems else "-"
+    L.append(f"| **mean** | {mean('input','lsd_db'):.3f} | {mean('eq','lsd_db'):.3f} | {fmean('ae_fp32','lsd_db')} | "
              f"{mean('fp32','lsd_db'):.3f} | {mean('int8','lsd_db'):.3f} | {mean('int8','lsd_db') / mean('input','lsd_db'):.3f} | "
              f"{mean('int8','lsd_db') / mean('eq','lsd_db'):.3f} |")
     L += ["", "Targets: int8/input <= 0.4, int8/EQ <= 0.5.", "",
@@ -299,7 +303,7 @@ def write_report(path: Path, index: dict, s: dict, names: list[str], manifest: d
         L.append(f"| {n} | {f(d,'target','target_share')} | {f(d,'input','target_share')} | {f(d,'eq','target_share')} | "
                  f"{f(d,'ae_fp32','target_share')} | {f(d,'fp32','target_share')} | {f(d,'int8','target_share')} |")
     L.append(f"| **mean** | {mean('target','target_share'):.3f} | {mean('input','target_share'):.3f} | {mean('eq','target_share'):.3f} | "
-             f"{mean('ae_fp32','target_share') if 'ae_fp32' in systems else float('nan'):.3f} | {mean('fp32','target_share'):.3f} | {mean('int8','target_share'):.3f} |")
+             f"{fmean('ae_fp32','target_share')} | {mean('fp32','target_share'):.3f} | {mean('int8','target_share'):.3f} |")
     L += ["", "Targets: >= 0.95 on the model output, <= 0.50 on EQ.", "",
           "## Frame-to-frame spectral variation (mean |dB[t]-dB[t-1]|)", "",
           "| target | real target | input | EQ | AE fp32 | int8 | int8/real |", "|---|---|---|---|---|---|---|"]
