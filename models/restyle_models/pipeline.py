@@ -24,8 +24,8 @@ from .render import MODELS_DIR
 RESYNTH_WEIGHT = 1.0
 # The adversarial phase trains on crops of 512 frames (1.4 s), 4 per batch: the plugin streams
 # one state for minutes, and a model that only saw 128-frame crops from a zero state drifts. On 8
-# test pieces streamed 1536 frames, the default pack was 6.48 dB from the target, against 6.34
-# with its state reset every 64 frames; 58 min more from it (one thread each, equal frames per
+# test pieces streamed 1536 frames, the previous default pack (l4n15) was 6.48 dB from the
+# target, against 6.34 with its state reset every 64 frames; 58 min more from it (one thread each, equal frames per
 # step) gave 6.19 dB at 512 x 4 (reset: 6.16) and 6.33 at 128 x 16 (reset: 6.18).
 ADV_SEQ_LEN, ADV_BATCH = 512, 4
 # Not in the default run, which fits an hour on 2 cores: the frequency-local path and the LSD
