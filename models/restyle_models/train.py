@@ -37,9 +37,10 @@ LSD_FLOOR = -7.0  # floor for the dB distance reported during training (matches 
 MR_SCALES = [(2, 4), (4, 16), (16, 64)]  # (frames, bins) pooling of the multi-resolution loss
 
 
-def recon_loss(y: torch.Tensor, t: torch.Tensor, lsd_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+def recon_loss(y: torch.Tensor, t: torch.Tensor, lsd_weight: float = 0.0,
+               flux_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Log-magnitude L1 plus a multi-resolution spectral loss, plus `lsd_weight` times the
-    log-spectral distance itself (`lsd_loss`).
+    log-spectral distance itself (`lsd_loss`) and `flux_weight` times `flux_loss`.
 
     The model works on one STFT resolution (the contract's), so the "multi-resolution STFT" loss
     is computed on magnitudes pooled over several time x frequency tiles: each scale compares
@@ -56,12 +57,17 @@ def recon_loss(y: torch.Tensor, t: torch.Tensor, lsd_weight: float = 0.0) -> tup
         mr = mr + torch.linalg.norm((tp - yp).flatten(1), dim=1).div(
             torch.linalg.norm(tp.flatten(1), dim=1) + 1e-6).mean()
     mr = mr / len(MR_SCALES)
+    loss = l1 + mr
     logs = {"l1": float(l1.detach()), "mrstft": float(mr.detach())}
-    if lsd_weight <= 0:
-        return l1 + mr, logs
-    lsd = lsd_loss(y, t)
-    logs["lsd"] = float(lsd.detach())
-    return l1 + mr + lsd_weight * lsd, logs
+    if lsd_weight > 0:
+        lsd = lsd_loss(y, t)
+        logs["lsd"] = float(lsd.detach())
+        loss = loss + lsd_weight * lsd
+    if flux_weight > 0:
+        flux = flux_loss(y, t)
+        logs["flux"] = float(flux.detach())
+        loss = loss + flux_weight * flux
+    return loss, logs
 
 
 def lsd_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -69,6 +75,18 @@ def lsd_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     more than L1 does, as the evaluation's distance does."""
     d = y.clamp(min=LSD_FLOOR) - t.clamp(min=LSD_FLOOR)
     return (d.pow(2).mean(-1) + 1e-6).sqrt().mean()
+
+
+def flux_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """How much less (or more) each bin moves from frame to frame than the target does, over a
+    crop: L1 between the two mean |logmag[t] - logmag[t-1]| per bin.
+
+    An L1 or RMS loss on the frames themselves pulls a causal model towards the average of what
+    may come next, so the longer it trains the smoother its output gets (REPORT.md). This matches
+    the amount of movement, not its timing, which those losses and the discriminator judge."""
+    def moves(z: torch.Tensor) -> torch.Tensor:
+        return z.clamp(min=LSD_FLOOR).diff(dim=1).abs().mean(1)
+    return (moves(y) - moves(t)).abs().mean()
 
 
 def lsd_db(y: torch.Tensor, t: torch.Tensor) -> float:
@@ -119,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="weight of the reconstruction losses on the resynthesized audio (0: off)")
     ap.add_argument("--lsd-weight", type=float, default=0.0,
                     help="weight of the log-spectral distance among the reconstruction losses (0: off)")
+    ap.add_argument("--flux-weight", type=float, default=0.0,
+                    help="weight of the frame-to-frame movement match (flux_loss), against over-smoothing")
     ap.add_argument("--init", type=Path, default=None,
                     help="adv phase: the checkpoint to start from (default: the autoencoder's)")
     ap.add_argument("--tag", default=None, help="checkpoint name gen_<tag>.pt (default: the phase)")
@@ -213,10 +233,10 @@ def main(argv: list[str] | None = None) -> None:
             x, y, s, t, audio = sampler.batch_with_audio(args.batch, train_audio)
         x, y, s, t = x.to(device), y.to(device), s.to(device), t.to(device)
         out, _ = gen(x, s)
-        loss, logs = recon_loss(out, y, args.lsd_weight)
+        loss, logs = recon_loss(out, y, args.lsd_weight, args.flux_weight)
         if resynth is not None:
             heard = resynth(resynth.spectra(audio.to(device)), out)
-            loss_rs, logs_rs = recon_loss(heard, y[:, WARM_UP:-1], args.lsd_weight)
+            loss_rs, logs_rs = recon_loss(heard, y[:, WARM_UP:-1], args.lsd_weight, args.flux_weight)
             loss = loss + args.resynth_weight * loss_rs
             logs.update({f"resynth_{k}": v for k, v in logs_rs.items()})
         if disc is not None:
@@ -281,6 +301,7 @@ def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namesp
                         **({"adv_weight": args.adv_weight} if args.phase == "adv" else {}),
                         **({"resynth_weight": args.resynth_weight} if args.resynth_weight > 0 else {}),
                         **({"lsd_weight": args.lsd_weight} if args.lsd_weight > 0 else {}),
+                        **({"flux_weight": args.flux_weight} if args.flux_weight > 0 else {}),
                         **({"local": gen.cfg.local} if gen.cfg.local else {}),
                         **({"local_bins": gen.cfg.local_bins} if gen.cfg.local_bins else {})}
     torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,
