@@ -4,7 +4,8 @@
 Checks: manifest fields and contract constants; every model file exists and its ONNX inputs and
 outputs have the manifest's names, ranks and fixed dims (batch dim dynamic); style count agrees
 everywhere; the fixture's frames, streamed through the generator with state carried, and its
-classifier features reproduce the stored outputs within the fixture's tolerance (1e-4); the
+classifier features reproduce the stored outputs within the fixture's tolerances (1e-4, and for an
+int8 generator its `generator_tolerance`: int8 kernels differ between CPUs, export.py); the
 generator also runs at batch 1 and 2 and gives finite outputs; the pack stays under 20 MB.
 
 Usage: python models/check_pack.py [models/packs/default]   (exit 1 with a reason on failure)
@@ -107,6 +108,7 @@ def check(pack: Path) -> list[str]:
     fx_path = pack / "fixture.json"
     fx = json.loads(fx_path.read_text())
     tol = float(fx.get("tolerance", 1e-4))
+    gtol = float(fx.get("generator_tolerance", tol))
     gf = fx["generator"]
     style = np.asarray(gf["style"], np.float32)
     state = np.zeros((style.shape[0], *tail), np.float32)
@@ -115,8 +117,8 @@ def check(pack: Path) -> list[str]:
         y, state = gs.run(None, {"logmag": np.asarray(gf["logmag"][k], np.float32), "style": style, "state_in": state})
         worst = max(worst, float(np.abs(y - np.asarray(gf["logmag_out"][k], np.float32)).max()))
     worst = max(worst, float(np.abs(state - np.asarray(gf["state_out_final"], np.float32)).max()))
-    if worst > tol:
-        raise PackError(f"generator fixture mismatch: max abs error {worst:.3g} > {tol}")
+    if worst > gtol:
+        raise PackError(f"generator fixture mismatch: max abs error {worst:.3g} > {gtol}")
     cf = fx["classifier"]
     p = cs.run(None, {"features": np.asarray(cf["features"], np.float32)})[0]
     cerr = float(np.abs(p - np.asarray(cf["probs"], np.float32)).max())
@@ -125,7 +127,7 @@ def check(pack: Path) -> list[str]:
     if not np.allclose(p.sum(-1), 1.0, atol=1e-4):
         raise PackError("classifier probs do not sum to 1")
     notes.append(f"fixture ok: {gf['frames']} frames x batch {style.shape[0]}, generator max err {worst:.2g}, "
-                 f"classifier max err {cerr:.2g} (tol {tol})")
+                 f"classifier max err {cerr:.2g} (tol {gtol} and {tol})")
     return notes
 
 

@@ -27,6 +27,12 @@ from .render import DATA_DIR, MODELS_DIR
 
 OPSET = 17
 PARITY_TOL = 1e-4
+# How far an int8 generator's fixture outputs may move from one CPU to another. onnxruntime's
+# int8 MatMul is not the same arithmetic everywhere: it documents that its U8S8 kernels can
+# saturate on AVX2 and on AVX-512 without VNNI. The default pack, exported on one machine, is
+# 0.034 (logmag, natural-log units) from its own fixture on an AVX2-only AMD EPYC; a wrong or
+# corrupted model is off by whole units. The float graphs keep PARITY_TOL.
+INT8_KERNEL_TOL = 0.1
 LSD_FLOOR = -7.0
 
 
@@ -200,9 +206,11 @@ def quantize_variants(fp32: Path, out_dir: Path, x: np.ndarray, s: np.ndarray,
 
 
 def make_fixture(sess: ort.InferenceSession, x: np.ndarray, state_shape: list[int], n_styles: int,
-                 clf_sess: ort.InferenceSession, clf_feats: np.ndarray, frames: int = 3) -> dict:
+                 clf_sess: ort.InferenceSession, clf_feats: np.ndarray, generator_tolerance: float,
+                 frames: int = 3) -> dict:
     """A few streaming frames (batch 2: a one-hot style and a 50/50 blend) with the shipped
-    model's outputs, for the Rust parity test."""
+    model's outputs, for the Rust parity test; `generator_tolerance` is what the generator's
+    outputs may differ by on another CPU (`INT8_KERNEL_TOL`: the shipped generator is int8)."""
     style = np.zeros((2, n_styles), dtype=np.float32)
     style[0, 1 % n_styles] = 1.0
     style[1, 0], style[1, 2 % n_styles] = 0.5, 0.5
@@ -214,7 +222,7 @@ def make_fixture(sess: ort.InferenceSession, x: np.ndarray, state_shape: list[in
     probs = clf_sess.run(None, {"features": clf_feats})[0]
     f = lambda a: np.asarray(a, dtype=np.float32).tolist()  # noqa: E731 (float32 values, exact in JSON)
     return {
-        "format_version": 1, "tolerance": PARITY_TOL,
+        "format_version": 1, "tolerance": PARITY_TOL, "generator_tolerance": generator_tolerance,
         "generator": {"frames": frames, "state_in_initial": "zeros", "style": f(style),
                       "logmag": [f(lm[:, k]) for k in range(frames)],
                       "logmag_out": [f(o) for o in outs], "state_out_final": f(state)},
@@ -303,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     if clf_parity > PARITY_TOL:
         raise RuntimeError(f"classifier ONNX/PyTorch parity {clf_parity} > {PARITY_TOL}")
 
-    fixture = make_fixture(session(gen_file), x, state_shape, n_styles, clf_sess, feats[:2])
+    fixture = make_fixture(session(gen_file), x, state_shape, n_styles, clf_sess, feats[:2], INT8_KERNEL_TOL)
     (args.pack / "fixture.json").write_text(json.dumps(fixture, separators=(",", ":")))
 
     manifest = {

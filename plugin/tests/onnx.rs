@@ -61,9 +61,11 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Streams the fixture's frames through the generator (a style per row, as the fixture was
-/// made) and checks every frame's output and the final state against onnxruntime in Python.
+/// made) and checks every frame's output and the final state against onnxruntime in Python,
+/// within the fixture's `generator_tolerance` where it has one: an int8 graph's kernels differ
+/// between CPUs (`INT8_KERNEL_TOL` in models/restyle_models/export.py).
 fn check_generator_parity(pack: &Pack, fixture: &Value) {
-    let tolerance = fixture["tolerance"].as_f64().unwrap() as f32;
+    let tolerance = fixture.get("generator_tolerance").unwrap_or(&fixture["tolerance"]).as_f64().unwrap() as f32;
     let g = &fixture["generator"];
     let mut generator = OnnxGenerator::new(pack, Provider::Cpu).unwrap();
     let style = flat(&g["style"]);
