@@ -28,10 +28,17 @@ const TARGET_LSD_OF_INPUT: f64 = 0.45;
 const TARGET_SHARE: f64 = 0.95;
 
 /// How far the engine's figures may be from the pipeline's. Its render differs from the
-/// pipeline's resynthesis only by float rounding (f32 FFTs against numpy's f64), which moves a
-/// pair's distance by hundredths of a dB and flips a borderline classifier window now and then.
-const LSD_TOLERANCE_DB: f64 = 0.1;
-const PAIR_SHARE_TOLERANCE: f64 = 0.1;
+/// pipeline's resynthesis by float rounding (f32 FFTs against numpy's f64), which moves a pair's
+/// distance by hundredths of a dB and flips a borderline classifier window now and then, and by
+/// the CPU: onnxruntime's int8 kernels are not the same arithmetic everywhere (export.py,
+/// `INT8_KERNEL_TOL`). On an AVX2-only CPU the pipeline itself, against its figures from the
+/// exporting machine, moved 4 of 60 pairs by more than 0.1 dB (at most 0.40) and a pair's share
+/// by at most 0.086, while the means moved by 0.020 dB and 0.0005: so a pair gets the CPU's
+/// margin and the means stay tight, which a wrong analysis or resynthesis would break.
+const INPUT_LSD_TOLERANCE_DB: f64 = 0.1;
+const PAIR_LSD_TOLERANCE_DB: f64 = 0.5;
+const MEAN_LSD_TOLERANCE_DB: f64 = 0.05;
+const PAIR_SHARE_TOLERANCE: f64 = 0.15;
 const MEAN_SHARE_TOLERANCE: f64 = 0.02;
 
 fn phrases_dir() -> PathBuf {
@@ -164,12 +171,12 @@ fn the_engine_restyles_unseen_phrases_as_the_pipeline_measured() {
         );
         let what = format!("{item}, {source} -> {target}");
         assert!(
-            (input_lsd - pair["input"]["lsd_db"].as_f64().unwrap()).abs() <= LSD_TOLERANCE_DB,
+            (input_lsd - pair["input"]["lsd_db"].as_f64().unwrap()).abs() <= INPUT_LSD_TOLERANCE_DB,
             "{what}: the input's distance to the target is {input_lsd:.3} dB here and {} in the pipeline: the analysis differs",
             pair["input"]["lsd_db"]
         );
         assert!(
-            (engine.lsd_db - pipeline_lsd).abs() <= LSD_TOLERANCE_DB,
+            (engine.lsd_db - pipeline_lsd).abs() <= PAIR_LSD_TOLERANCE_DB,
             "{what}: the engine's render is {:.3} dB from the target, the pipeline measured {pipeline_lsd:.3} dB",
             engine.lsd_db
         );
@@ -188,6 +195,7 @@ fn the_engine_restyles_unseen_phrases_as_the_pipeline_measured() {
     let (lsd, input_lsd) = (mean(&|f| f.0.lsd_db), mean(&|f| f.1));
     let (share, input_share) = (mean(&|f| f.0.share), mean(&|f| f.2));
     let pipeline_share = expected["mean"]["model"]["target_share"].as_f64().unwrap();
+    let pipeline_lsd = expected["mean"]["model"]["lsd_db"].as_f64().unwrap();
     println!(
         "{} pairs: LSD {lsd:.2} dB = {:.3} x the input's {input_lsd:.2} (target <= {TARGET_LSD_OF_INPUT}); heard as the target \
          in {share:.3} of windows, the input in {input_share:.3} (target >= {TARGET_SHARE}); pipeline share {pipeline_share:.3}; \
@@ -198,6 +206,7 @@ fn the_engine_restyles_unseen_phrases_as_the_pipeline_measured() {
         worst.1
     );
     assert!(engine_figures.len() >= 30, "every source -> target pair of at least one phrase");
+    assert!((lsd - pipeline_lsd).abs() <= MEAN_LSD_TOLERANCE_DB, "mean LSD {lsd:.3} dB here, {pipeline_lsd:.3} in the pipeline");
     assert!((share - pipeline_share).abs() <= MEAN_SHARE_TOLERANCE, "mean share {share:.3} here, {pipeline_share:.3} in the pipeline");
     assert!(share > input_share + 0.2, "the renders are heard as their target in {share:.3} of windows, the inputs in {input_share:.3}");
 }
