@@ -30,7 +30,7 @@ RESYNTH_WEIGHT = 1.0
 ADV_SEQ_LEN, ADV_BATCH = 512, 4
 # The adversarial phase matches each mel band's peakiness to the target's (`train.flatness_loss`):
 # 50 min more from the s512 pack with it (one thread) raised the share of test windows heard as
-# the target from 0.70 to 0.80 (Organ 0.29 to 0.76) at 0.06 dB more LSD (REPORT.md).
+# the target from 0.70 to 0.78 (Organ 0.32 to 0.71) at 0.07 dB more LSD (REPORT.md).
 FLATNESS_WEIGHT = 1.0
 # Not in the default run, which fits an hour on 2 cores: the frequency-local path, the harmonic
 # path, the LSD loss and the movement match. The default pack grew the local path and trained

@@ -109,9 +109,9 @@ def band_peakiness(z: torch.Tensor) -> torch.Tensor:
 def flatness_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """L1 between the output's and the target's per-band peakiness (`band_peakiness`, the
     spectral flatness of each mel band in log form): how far the partials stand above the
-    valleys between them. The style classifier hears the shipped pack's outputs as their target
-    in 70 % of windows, and in 95 % once only these 40 of its 160 features are swapped for the
-    real target's (Organ: 29 % -> 99.5 %; swapping the spectral envelope changes nothing):
+    valleys between them. The style classifier heard the s512 pack's outputs as their target
+    in 70 % of windows, and in 95 % once only these 40 of its 160 features were swapped for the
+    real target's (Organ: 29 % -> 99.5 %; swapping the spectral envelope changed nothing):
     log-magnitude losses leave the valleys too shallow or too deep, whatever the envelope."""
     return (band_peakiness(y) - band_peakiness(t)).abs().mean()
 
