@@ -326,8 +326,7 @@ def main(argv: list[str] | None = None) -> None:
                         {"name": "state_out", "shape": [-1, *state_shape]}],
             "state_shape": [-1, *state_shape], "quantization": chosen, "params": count_params(gen),
             "architecture": {"type": "conditional causal encoder-GRU-decoder, residual log-magnitude"
-                                     + (", frequency-local refinement" if gen.cfg.local else "")
-                                     + (", harmonic partial gains" if gen.cfg.harmonic else ""),
+                                     + (", frequency-local refinement" if gen.cfg.local else ""),
                              **gen.cfg.to_dict()},
             "training": ck["training"],
             "metrics": {"parity": parity, "quantization_candidates": results,

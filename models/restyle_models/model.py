@@ -15,14 +15,6 @@ of the remaining error. It may refine only the lowest `local_bins` bins: on `l8d
 below 12 kHz (masked to bins 0-255, 6.90 dB against 6.75 on 4 test pieces; 7.99 with no local
 path at all), and each convolution then does half the work.
 
-A harmonic path (`harmonic` partials, optional) places corrections on the partials of the notes
-that sound: a pitch detector reads the frame (one activation per semitone), each active pitch gets
-a gain per partial from a style table and the decoder, and a fixed kernel puts every (pitch,
-partial) gain on the bins where that partial lies. An instrument's timbre is mostly how loud each
-partial is, and which partials those are follows the pitch: the church organ's mixtures lift the
-12th and 16th partials 20-40 dB above a piano's on the same note, bins that neither the 384-wide
-full-band residual (no pitch) nor the 9-bin local path (no reach) can single out.
-
 Why a GRU written as plain matrix multiplies: DESIGN.md measured that such a GRU runs faster in
 dynamic int8 than in fp32 with onnxruntime on one thread, while a convolutional TCN got slower.
 Training uses `nn.GRU` (fused, fast); `step()` computes exactly the same cell with `MatMul`s so
@@ -40,15 +32,6 @@ from . import signal as sig
 
 LOCAL_IN_TAPS = 9  # bins each frequency-local feature reads (about 420 Hz)
 LOCAL_OUT_TAPS = 5
-HARMONIC_LOWEST_MIDI = 33  # A1, 55 Hz: the lowest pitch the harmonic path detects
-HARMONIC_PITCHES = 60  # semitones from A1 up to G#6 (1661 Hz), the chorales' range with transpositions
-HARMONIC_HALF_WIDTH = 1.5  # bins: a partial's weight falls linearly to zero this far from its centre
-# The pitch detector starts as comb contrast (`comb_contrast`) on the log-magnitudes: on chorale
-# frames a sounding note scores 0.3-1 (natural-log units), its neighbours and octaves 0.1-0.2 and
-# a flat spectrum 0, so these put a note at 0.27-0.997, a neighbour at 0.05-0.12 and silence at
-# 0.02 before training refines them.
-HARMONIC_SALIENCE_GAIN = 10.0
-HARMONIC_SALIENCE_BIAS = -4.0
 
 
 @dataclass
@@ -61,7 +44,6 @@ class GeneratorConfig:
     dec: int = 384
     local: int = 0  # channels of the frequency-local path (0: none)
     local_bins: int = 0  # bins, from the lowest, that the local path refines (0: all)
-    harmonic: int = 0  # partials per pitch of the harmonic path (0: none)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,17 +73,6 @@ class Generator(nn.Module):
             self.local_out = nn.Conv1d(cfg.local, 1, LOCAL_OUT_TAPS, padding=LOCAL_OUT_TAPS // 2)
             nn.init.zeros_(self.local_out.weight)  # adds nothing until trained
             nn.init.zeros_(self.local_out.bias)
-        if cfg.harmonic:
-            kernel = harmonic_kernel(cfg.harmonic, nb)
-            self.register_buffer("harm_kernel", kernel, persistent=False)
-            self.harm_pitch = nn.Linear(nb, HARMONIC_PITCHES)
-            with torch.no_grad():
-                self.harm_pitch.weight.copy_(HARMONIC_SALIENCE_GAIN * comb_contrast(kernel, cfg.harmonic))
-                self.harm_pitch.bias.fill_(HARMONIC_SALIENCE_BIAS)
-            self.harm_table = nn.Linear(s, HARMONIC_PITCHES * cfg.harmonic, bias=False)
-            self.harm_dec = nn.Linear(cfg.dec, HARMONIC_PITCHES + cfg.harmonic)
-            for p in (self.harm_table.weight, self.harm_dec.weight, self.harm_dec.bias):
-                nn.init.zeros_(p)  # adds nothing until trained
 
     def local_span(self) -> tuple[int, int]:
         """(bins refined, bins read): the path reads a few bins past those it refines, as many as
@@ -126,36 +97,15 @@ class Generator(nn.Module):
         h0 = None if state is None else state[None].contiguous()
         g, hn = self.gru(h, h0)
         d = F.relu(self.dec1(torch.cat([g, h, st], dim=-1)))
-        return logmag + self.residual(logmag, xn, st, d, self.dec2(d)), hn[0]
+        return logmag + self.residual(xn, d, self.dec2(d)), hn[0]
 
-    def partials(self, logmag: torch.Tensor, style: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """The harmonic path's residual: for each pitch, how sure the detector is that it sounds
-        (`harm_pitch`, sigmoid), times a gain per partial that the style sets per pitch
-        (`harm_table`: a blend of styles blends their tables) and the decoder moves per pitch
-        and per partial with the context (`harm_dec`), spread onto the partials' bins by the
-        fixed kernel (`harmonic_kernel`) in one MatMul, which int8 makes cheap. Broadcasts over
-        reshapes with constant shapes: the same sums through gathers of the pitch and partial
-        of each (pitch, partial) ran 0.035 ms slower per call in onnxruntime."""
-        p, nh = HARMONIC_PITCHES, self.cfg.harmonic
-        mod = self.harm_dec(d)
-        gain = (self.harm_table(style).reshape(-1, p, nh) + mod[..., :p].reshape(-1, p, 1)
-                + mod[..., p:].reshape(-1, 1, nh))
-        active = torch.sigmoid(self.harm_pitch(logmag)).reshape(-1, p, 1)
-        spread = torch.matmul((active * gain).reshape(-1, p * nh), self.harm_kernel)
-        return spread.reshape(logmag.shape)
-
-    def residual(self, logmag: torch.Tensor, xn: torch.Tensor, style: torch.Tensor, d: torch.Tensor,
-                 full: torch.Tensor) -> torch.Tensor:
-        """The full-band residual `full`, plus the harmonic path's where there is one (before the
-        local path, which then shapes its partials too), refined bin by bin by the
-        frequency-local path where there is one: convolutions along frequency over the input and that residual, modulated
+    def residual(self, xn: torch.Tensor, d: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+        """The full-band residual `full`, refined bin by bin by the frequency-local path where
+        there is one: convolutions along frequency over the input and that residual, modulated
         per frame by the decoder's features `d` (FiLM) and told which bin they are at
         (`local_pos`), so that a partial's shape (its width, the valleys around it) can change,
         which a residual from one 384-wide layer cannot place bin for bin. No state: the
-        GRU's state stays the only one. A model without these paths exports exactly the graph it
-        did before they existed (unpack reads a pack by its initializers' names)."""
-        if self.cfg.harmonic:
-            full = full + self.partials(logmag, style, d)
+        GRU's state stays the only one."""
         if not self.cfg.local:
             return full
         lead, nb = full.shape[:-1], self.cfg.n_bins
@@ -192,30 +142,7 @@ class Generator(nn.Module):
         n = torch.tanh(gi[:, 2 * hid:] + r * gh[:, 2 * hid:])
         new_state = (1.0 - z) * n + z * state
         d = F.relu(lin(torch.cat([new_state, h, style], dim=-1), self.dec1))
-        return logmag + self.residual(logmag, xn, style, d, lin(d, self.dec2)), new_state
-
-
-def harmonic_kernel(partials: int, n_bins: int) -> torch.Tensor:
-    """[pitches * partials, bins]: row (p, h) is a triangle of half-width `HARMONIC_HALF_WIDTH`
-    bins centred on partial `h + 1` of equal-tempered pitch `HARMONIC_LOWEST_MIDI + p` (A4 = 440
-    Hz); partials past the last bin are left out (zero rows)."""
-    midi = torch.arange(HARMONIC_PITCHES, dtype=torch.float64) + HARMONIC_LOWEST_MIDI
-    f0 = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
-    centre = f0[:, None] * torch.arange(1, partials + 1, dtype=torch.float64) / (sig.SAMPLE_RATE / sig.N_FFT)
-    bins = torch.arange(n_bins, dtype=torch.float64)
-    tri = (1.0 - (bins - centre[..., None]).abs() / HARMONIC_HALF_WIDTH).clamp(min=0.0)
-    return tri.reshape(HARMONIC_PITCHES * partials, n_bins).float()
-
-
-def comb_contrast(kernel: torch.Tensor, partials: int) -> torch.Tensor:
-    """[pitches, bins]: each pitch's partials (the kernel's rows summed, normalized to sum 1)
-    minus the mean over the bins up to its highest partial, so that a spectrum scores high where
-    its peaks sit on a pitch's partials and 0 where it is flat, whatever its level or tilt."""
-    comb = kernel.reshape(HARMONIC_PITCHES, partials, -1).sum(1)
-    comb = comb / comb.sum(1, keepdim=True)
-    top = torch.stack([row.nonzero().max() for row in comb])
-    span = (torch.arange(comb.shape[1])[None] <= top[:, None]).float()
-    return comb - span / span.sum(1, keepdim=True)
+        return logmag + self.residual(xn, d, lin(d, self.dec2)), new_state
 
 
 class StreamingGenerator(nn.Module):

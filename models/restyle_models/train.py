@@ -179,11 +179,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--local-bins", type=int, default=0,
                     help="bins, from the lowest, that the local path refines (0: all); with --init, "
                          "narrows a wider path")
-    ap.add_argument("--harmonic", type=int, default=0,
-                    help="partials per pitch of the harmonic path; with --init, adds one to a model without")
-    ap.add_argument("--harmonic-lr-scale", type=float, default=10.0,
-                    help="the harmonic path's gains' learning rate over the rest's: grown from zero onto "
-                         "a trained model, they have a long way to go at a fine-tuning rate")
     ap.add_argument("--threads", type=int, default=2, help="torch threads per process (the default machine has 2 cores)")
     ap.add_argument("--val-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
@@ -202,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.phase == "ae":
         mean, std = input_stats(train)
         cfg = GeneratorConfig(n_styles=train.n_styles, enc=args.enc, hidden=args.hidden, dec=args.dec,
-                              local=args.local, local_bins=args.local_bins, harmonic=args.harmonic)
+                              local=args.local, local_bins=args.local_bins)
         gen = Generator(cfg, torch.from_numpy(mean), torch.from_numpy(std))
         history: dict = {}
     else:
@@ -213,13 +208,9 @@ def main(argv: list[str] | None = None) -> None:
         cfg = GeneratorConfig(**ck["config"])
         if args.local and cfg.local and args.local != cfg.local:
             raise ValueError(f"{src} has a local path of {cfg.local} channels, not {args.local}")
-        if args.harmonic and cfg.harmonic and args.harmonic != cfg.harmonic:
-            raise ValueError(f"{src} has a harmonic path of {cfg.harmonic} partials, not {args.harmonic}")
-        grown = []  # the parameter prefixes of paths added to the checkpoint's model
-        if args.local and not cfg.local:
-            cfg.local, grown = args.local, grown + ["local_"]
-        if args.harmonic and not cfg.harmonic:
-            cfg.harmonic, grown = args.harmonic, grown + ["harm_"]
+        grow = args.local and not cfg.local
+        if grow:
+            cfg.local = args.local
         state = ck["state_dict"]
         if args.local_bins:
             if cfg.local_bins and args.local_bins > cfg.local_bins:
@@ -229,8 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         if "local_pos" in state:
             # Narrowing keeps the refined bins' embeddings; the path reads the same bins as before.
             state = {**state, "local_pos": state["local_pos"][:, :gen.local_span()[1]]}
-        missing, _ = gen.load_state_dict(state, strict=not grown)
-        if not all(k.startswith(tuple(grown)) for k in missing):
+        missing, _ = gen.load_state_dict(state, strict=not grow)
+        if grow and not all(k.startswith("local_") for k in missing):
             raise ValueError(f"{src}: checkpoint lacks {missing}")
         history = ck["training"]
     gen.to(device)
@@ -238,17 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     if world > 1:
         gen = DDP(gen)
         disc = DDP(disc) if disc is not None else None
-    g_lr = args.lr if args.phase == "ae" else args.lr * 0.25
-    # the gains start at zero and have far to go; the pitch detector starts trained (comb
-    # contrast), and at the gains' rate Adam's steps on its small weights would scramble it
-    grown_gains = ("harm_table.", "harm_dec.")
-    harm = [p for n, p in unwrap(gen).named_parameters() if n.startswith(grown_gains)]
-    rest = [p for n, p in unwrap(gen).named_parameters() if not n.startswith(grown_gains)]
-    groups = [{"params": rest, "lr": g_lr, "base_lr": g_lr}]
-    if harm:
-        groups.append({"params": harm, "lr": g_lr * args.harmonic_lr_scale, "base_lr": g_lr * args.harmonic_lr_scale})
-    opt_g = torch.optim.AdamW(groups, betas=(0.8, 0.99) if args.phase == "adv" else (0.9, 0.999))
+    opt_g = torch.optim.AdamW(gen.parameters(), lr=args.lr if args.phase == "ae" else args.lr * 0.25,
+                              betas=(0.8, 0.99) if args.phase == "adv" else (0.9, 0.999))
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr * 0.5, betas=(0.8, 0.99)) if disc else None
+    base_lr = opt_g.param_groups[0]["lr"]
     sampler = PairSampler(train, args.seq_len, seed=args.seed * 1000 + rank)
     resynth = Resynthesis().to(device) if args.resynth_weight > 0 else None
     train_audio = load_audio(args.data_dir, train) if resynth is not None else None
@@ -304,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         # cosine decay over the wall-clock budget (the step count a budget allows is unknown)
         frac = min(1.0, (time.time() - t0) / 60.0 / args.minutes)
         for group in opt_g.param_groups:
-            group["lr"] = group["base_lr"] * max(0.05, 0.5 * (1.0 + np.cos(np.pi * frac)))
+            group["lr"] = base_lr * max(0.05, 0.5 * (1.0 + np.cos(np.pi * frac)))
         step += 1
         if rank == 0 and step % 20 == 0:
             for k, v in logs.items():
@@ -350,9 +334,7 @@ def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namesp
                         **({"flux_weight": args.flux_weight} if args.flux_weight > 0 else {}),
                         **({"flatness_weight": args.flatness_weight} if args.flatness_weight > 0 else {}),
                         **({"local": gen.cfg.local} if gen.cfg.local else {}),
-                        **({"local_bins": gen.cfg.local_bins} if gen.cfg.local_bins else {}),
-                        **({"harmonic": gen.cfg.harmonic,
-                            "harmonic_lr_scale": args.harmonic_lr_scale} if gen.cfg.harmonic else {})}
+                        **({"local_bins": gen.cfg.local_bins} if gen.cfg.local_bins else {})}
     torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,
                 "training": info}, path)
 
