@@ -41,11 +41,10 @@ MR_SCALES = [(2, 4), (4, 16), (16, 64)]  # (frames, bins) pooling of the multi-r
 
 
 def recon_loss(y: torch.Tensor, t: torch.Tensor, lsd_weight: float = 0.0,
-               flux_weight: float = 0.0, flatness_weight: float = 0.0,
-               movement_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+               flux_weight: float = 0.0, flatness_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Log-magnitude L1 plus a multi-resolution spectral loss, plus `lsd_weight` times the
-    log-spectral distance itself (`lsd_loss`), `flux_weight` times `flux_loss`,
-    `flatness_weight` times `flatness_loss` and `movement_weight` times `movement_loss`.
+    log-spectral distance itself (`lsd_loss`), `flux_weight` times `flux_loss` and
+    `flatness_weight` times `flatness_loss`.
 
     The model works on one STFT resolution (the contract's), so the "multi-resolution STFT" loss
     is computed on magnitudes pooled over several time x frequency tiles: each scale compares
@@ -76,10 +75,6 @@ def recon_loss(y: torch.Tensor, t: torch.Tensor, lsd_weight: float = 0.0,
         flat = flatness_loss(y, t)
         logs["flatness"] = float(flat.detach())
         loss = loss + flatness_weight * flat
-    if movement_weight > 0:
-        move = movement_loss(y, t)
-        logs["movement"] = float(move.detach())
-        loss = loss + movement_weight * move
     return loss, logs
 
 
@@ -119,28 +114,6 @@ def flatness_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     real target's (Organ: 29 % -> 99.5 %; swapping the spectral envelope changed nothing):
     log-magnitude losses leave the valleys too shallow or too deep, whatever the envelope."""
     return (band_peakiness(y) - band_peakiness(t)).abs().mean()
-
-
-def log_mel(z: torch.Tensor) -> torch.Tensor:
-    """`signal.log_mel_frames` in PyTorch: ln(mel power + 1e-6) of contract log-magnitudes.
-    [..., 513] -> [..., 40]."""
-    power = (torch.exp(2.0 * z.clamp(min=CONTRACT_FLOOR)) - sig.LOGMAG_EPS).clamp(min=0.0)
-    return torch.log(power @ MEL_FB.t() + sig.MEL_LOG_EPS)
-
-
-def movement_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """L1 between the output's and the target's rises and falls of each mel band, averaged over
-    windows as long as the classifier's (`signal.classifier_features`' second and third
-    blocks): how fast a band swells and decays, which a slow string attack and a struck piano
-    differ by. After the flatness loss the classifier heard Strings in 60 % of its windows, 83 %
-    once the rises alone were swapped for the real target's (REPORT.md). `flux_loss` matched
-    per-bin movement over a whole crop and changed nothing; this one keeps each window's
-    timing and the sign of the change."""
-    def rises_falls(z: torch.Tensor) -> torch.Tensor:
-        d = log_mel(z).diff(dim=1).transpose(1, 2)  # [batch, 40, frames - 1]
-        both = torch.cat([d.clamp(min=0.0), (-d).clamp(min=0.0)], dim=1)
-        return F.avg_pool1d(both, sig.CLASSIFIER_FRAMES - 1)
-    return (rises_falls(y) - rises_falls(t)).abs().mean()
 
 
 def lsd_db(y: torch.Tensor, t: torch.Tensor) -> float:
@@ -195,8 +168,6 @@ def main(argv: list[str] | None = None) -> None:
                     help="weight of the frame-to-frame movement match (flux_loss), against over-smoothing")
     ap.add_argument("--flatness-weight", type=float, default=0.0,
                     help="weight of the per-band peakiness match (flatness_loss) among the reconstruction losses (0: off)")
-    ap.add_argument("--movement-weight", type=float, default=0.0,
-                    help="weight of the per-band rises and falls match (movement_loss) among the reconstruction losses (0: off)")
     ap.add_argument("--init", type=Path, default=None,
                     help="adv phase: the checkpoint to start from (default: the autoencoder's)")
     ap.add_argument("--tag", default=None, help="checkpoint name gen_<tag>.pt (default: the phase)")
@@ -291,12 +262,11 @@ def main(argv: list[str] | None = None) -> None:
             x, y, s, t, audio = sampler.batch_with_audio(args.batch, train_audio)
         x, y, s, t = x.to(device), y.to(device), s.to(device), t.to(device)
         out, _ = gen(x, s)
-        loss, logs = recon_loss(out, y, args.lsd_weight, args.flux_weight, args.flatness_weight,
-                                args.movement_weight)
+        loss, logs = recon_loss(out, y, args.lsd_weight, args.flux_weight, args.flatness_weight)
         if resynth is not None:
             heard = resynth(resynth.spectra(audio.to(device)), out)
             loss_rs, logs_rs = recon_loss(heard, y[:, WARM_UP:-1], args.lsd_weight, args.flux_weight,
-                                          args.flatness_weight, args.movement_weight)
+                                          args.flatness_weight)
             loss = loss + args.resynth_weight * loss_rs
             logs.update({f"resynth_{k}": v for k, v in logs_rs.items()})
         if disc is not None:
@@ -363,7 +333,6 @@ def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namesp
                         **({"lsd_weight": args.lsd_weight} if args.lsd_weight > 0 else {}),
                         **({"flux_weight": args.flux_weight} if args.flux_weight > 0 else {}),
                         **({"flatness_weight": args.flatness_weight} if args.flatness_weight > 0 else {}),
-                        **({"movement_weight": args.movement_weight} if args.movement_weight > 0 else {}),
                         **({"local": gen.cfg.local} if gen.cfg.local else {}),
                         **({"local_bins": gen.cfg.local_bins} if gen.cfg.local_bins else {})}
     torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,
