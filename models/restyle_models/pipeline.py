@@ -33,9 +33,9 @@ ADV_SEQ_LEN, ADV_BATCH = 512, 4
 # the target from 0.70 to 0.78 (Organ 0.32 to 0.71) at 0.07 dB more LSD (REPORT.md).
 FLATNESS_WEIGHT = 1.0
 # Not in the default run, which fits an hour on 2 cores: the frequency-local path, the LSD
-# loss and the movement match. The default pack grew the first two in more runs; the movement
-# match was measured and left out (models/README.md). The smoke run keeps all three tested,
-# band-limited as in that pack.
+# loss and the per-bin movement match (`train.flux_loss`). The default pack grew the first two
+# in more runs; the movement match is not in it (models/README.md). The smoke run keeps all
+# three tested, the local path band-limited as in that pack.
 SMOKE_LOCAL_CHANNELS = 4
 SMOKE_LOCAL_BINS = 256
 LSD_WEIGHT = 1.0
