@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     # only error left there: the ceiling of the engine's resynthesis)
     resynth = {d: {k: {"lsd": [], "hits": []} for k in RESYNTHESIZED} for d in range(n_styles)}
     blends = [(1, 2), (4, 5), (1, 5), (0, 1)]
-    blend_probs = {p: [] for p in blends}
+    blend_probs = {p: {"resynthesized": [], "magnitudes": []} for p in blends}
     for i in order:
         item = test.feats[i]
         t = min(args.frames, item[0].shape[0])
@@ -181,10 +181,10 @@ def main(argv: list[str] | None = None) -> None:
             st = np.zeros((len(srcs), n_styles), np.float32)
             st[:, a_], st[:, b_] = 0.5, 0.5
             ob = stream_batch(models["int8"], xb, st, state_shape)
-            for o in ob:
-                p = classify(o)
-                if len(p):
-                    blend_probs[(a_, b_)].append(p)
+            for s, o in zip(srcs, ob):
+                for judged, p in (("resynthesized", classify(resynthesized(spec_in[s], o))), ("magnitudes", classify(o))):
+                    if len(p):
+                        blend_probs[(a_, b_)][judged].append(p)
         print(f"evaluate: item {test.ids[i]} done ({time.time() - t_start:.0f} s)", flush=True)
 
     # timing, interleaved
@@ -207,11 +207,13 @@ def main(argv: list[str] | None = None) -> None:
         r["resynthesized_target_share"] = {k: float(np.mean(v["hits"])) for k, v in resynth[d].items()}
         per_style[names[d]] = r
     blend_res = {}
-    for (a_, b_), ps in blend_probs.items():
-        p = np.concatenate(ps) if ps else np.zeros((0, n_styles))
-        heard = np.bincount(p.argmax(-1), minlength=n_styles) / max(len(p), 1)
-        blend_res[f"{names[a_]}+{names[b_]}"] = {"mean_probs": {names[k]: float(p[:, k].mean()) for k in range(n_styles)},
-                                                "heard_as_share": {names[k]: float(heard[k]) for k in range(n_styles)}}
+    for (a_, b_), by_judged in blend_probs.items():
+        res = {}
+        for judged, ps in by_judged.items():
+            p = np.concatenate(ps) if ps else np.zeros((0, n_styles))
+            heard = np.bincount(p.argmax(-1), minlength=n_styles) / max(len(p), 1)
+            res[judged] = {names[k]: float(heard[k]) for k in range(n_styles)}
+        blend_res[f"{names[a_]}+{names[b_]}"] = res
     summary = {
         "test_items": [test.ids[i] for i in order], "frames_per_item": args.frames,
         "per_style": per_style, "blend_50_50": blend_res, "timing_ms_per_call_b2_1thread": timing,
@@ -328,10 +330,12 @@ def write_report(path: Path, index: dict, s: dict, names: list[str], manifest: d
     L += ["", "Quantization candidates measured at export (validation split):", "", "| variant | LSD to target dB | LSD to fp32 dB | ms/call b2 | bytes |", "|---|---|---|---|---|"]
     for k, v in g["metrics"]["quantization_candidates"].items():
         L.append(f"| {k} | {v['lsd_to_target_db']:.4f} | {v.get('lsd_to_fp32_db', 0.0):.4f} | {v['ms_per_call_b2']:.4f} | {v['size_bytes']} |")
-    L += ["", "## 50/50 blends: what the classifier hears", "", "| blend | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    L += ["", "## 50/50 blends: what the classifier hears", "",
+          "Share of windows heard as each style, on the resynthesized audio (what the plugin plays) and on the model's magnitudes.",
+          "", "| blend | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for k, v in s["blend_50_50"].items():
-        L.append(f"| {k} (share heard as) | " + " | ".join(f"{v['heard_as_share'][n]:.2f}" for n in names) + " |")
-        L.append(f"| {k} (mean prob) | " + " | ".join(f"{v['mean_probs'][n]:.2f}" for n in names) + " |")
+        for judged in ("resynthesized", "magnitudes"):
+            L.append(f"| {k} ({judged}) | " + " | ".join(f"{v[judged][n]:.2f}" for n in names) + " |")
     path.write_text("\n".join(L) + "\n")
 
 
