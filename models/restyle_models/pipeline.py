@@ -31,7 +31,8 @@ ADV_SEQ_LEN, ADV_BATCH = 512, 4
 # The adversarial phase matches each mel band's peakiness to the target's (`train.flatness_loss`):
 # 50 min more from the s512 pack with it (one thread) raised the share of test windows heard as
 # the target from 0.70 to 0.78 (Organ 0.32 to 0.71) at 0.07 dB more LSD (REPORT.md). The default
-# pack went on at weights 3 and 4 beside the flux loss; this run keeps the weight it was measured at.
+# pack went on at weights 3, 4 and 6 beside the flux loss; this run keeps the weight it was
+# measured at.
 FLATNESS_WEIGHT = 1.0
 # Not in the default run, which fits an hour on 2 cores: the frequency-local path, the LSD
 # loss and the per-bin movement match (`train.flux_loss`). The default pack grew all three in
