@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--adv-weight", type=float, default=0.1)
+    ap.add_argument("--adv-on", choices=["magnitudes", "resynthesized"], default="magnitudes",
+                    help="what the discriminator judges: the model's log-magnitudes, or the audio the "
+                         "plugin plays from them (needs --resynth-weight > 0)")
     ap.add_argument("--resynth-weight", type=float, default=0.0,
                     help="weight of the reconstruction losses on the resynthesized audio (0: off)")
     ap.add_argument("--lsd-weight", type=float, default=0.0,
@@ -184,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-items", type=int, default=None, help="limit items (smoke tests)")
     args = ap.parse_args(argv)
+    if args.adv_on == "resynthesized" and args.resynth_weight <= 0:
+        ap.error("--adv-on resynthesized needs --resynth-weight > 0")
 
     torch.set_flush_denormal(True)  # denormals slowed GRU steps 30x (DESIGN.md)
     torch.set_num_threads(args.threads)
@@ -263,22 +268,25 @@ def main(argv: list[str] | None = None) -> None:
         x, y, s, t = x.to(device), y.to(device), s.to(device), t.to(device)
         out, _ = gen(x, s)
         loss, logs = recon_loss(out, y, args.lsd_weight, args.flux_weight, args.flatness_weight)
+        judged, real = out, y
         if resynth is not None:
             heard = resynth(resynth.spectra(audio.to(device)), out)
             loss_rs, logs_rs = recon_loss(heard, y[:, WARM_UP:-1], args.lsd_weight, args.flux_weight,
                                           args.flatness_weight)
             loss = loss + args.resynth_weight * loss_rs
             logs.update({f"resynth_{k}": v for k, v in logs_rs.items()})
+            if args.adv_on == "resynthesized":
+                judged, real = heard, y[:, WARM_UP:-1]
         if disc is not None:
             def dnorm(z: torch.Tensor) -> torch.Tensor:
                 return (z.clamp(min=LOSS_FLOOR) - norm.in_mean) / norm.in_std
-            d_real = disc(dnorm(y), t)
-            d_fake = disc(dnorm(out.detach()), t)
+            d_real = disc(dnorm(real), t)
+            d_fake = disc(dnorm(judged.detach()), t)
             loss_d = (d_real - 1).pow(2).mean() + d_fake.pow(2).mean()
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-            g_adv = (disc(dnorm(out), t) - 1).pow(2).mean()
+            g_adv = (disc(dnorm(judged), t) - 1).pow(2).mean()
             loss = loss + args.adv_weight * g_adv
             logs.update({"d": float(loss_d.detach()), "g_adv": float(g_adv.detach())})
         opt_g.zero_grad(set_to_none=True)
@@ -329,6 +337,7 @@ def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namesp
                         "seq_len": args.seq_len, "lr": args.lr if args.phase == "ae" else args.lr * 0.25, "processes": world, "threads": args.threads,
                         "val_lsd_db": round(val_lsd, 4), "train_frames": train.frames(),
                         **({"adv_weight": args.adv_weight} if args.phase == "adv" else {}),
+                        **({"adv_on": args.adv_on} if args.phase == "adv" and args.adv_on != "magnitudes" else {}),
                         **({"resynth_weight": args.resynth_weight} if args.resynth_weight > 0 else {}),
                         **({"lsd_weight": args.lsd_weight} if args.lsd_weight > 0 else {}),
                         **({"flux_weight": args.flux_weight} if args.flux_weight > 0 else {}),
