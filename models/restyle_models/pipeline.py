@@ -35,7 +35,7 @@ ADV_SEQ_LEN, ADV_BATCH = 512, 4
 # measured at.
 FLATNESS_WEIGHT = 1.0
 # The discriminator judges the resynthesized audio, what the plugin plays, rather than the model's
-# magnitudes: 55 min from the z1 pack each (one thread, 8 test pieces x 30 pairs) raised the
+# magnitudes: 55 min each from the z1 pack (one thread, 8 test pieces x 30 pairs) raised the
 # share heard as the target from 0.925 to 0.938, against 0.933 with it judging the magnitudes.
 ADV_ON = "resynthesized"
 # Not in the default run, which fits an hour on 2 cores: the frequency-local path, the LSD

@@ -6,8 +6,8 @@ discriminator (least-squares GAN) while keeping the reconstruction losses.
 
 `--resynth-weight W` adds the reconstruction losses once more, weighted, on what the plugin plays:
 the model's magnitudes on the input's phase, overlap-added and analysed again
-(`resynthesis.Resynthesis`), so the model is trained on the audio a listener hears. `--adv-on resynthesized` has the
-discriminator judge that audio too.
+(`resynthesis.Resynthesis`), so the model is trained on the audio a listener hears.
+`--adv-on resynthesized` has the discriminator judge that audio too.
 
 Runs on one CPU process by default (`python -m restyle_models.train`) and under `torchrun`
 (DDP: one process per GPU or CPU slot, gradients averaged by PyTorch's own engine); rank 0 logs
