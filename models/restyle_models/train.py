@@ -271,13 +271,13 @@ def main(argv: list[str] | None = None) -> None:
         loss, logs = recon_loss(out, y, args.lsd_weight, args.flux_weight, args.flatness_weight)
         judged, real = out, y
         if resynth is not None:
-            heard = resynth(resynth.spectra(audio.to(device)), out)
-            loss_rs, logs_rs = recon_loss(heard, y[:, WARM_UP:-1], args.lsd_weight, args.flux_weight,
+            heard, y_heard = resynth(resynth.spectra(audio.to(device)), out), y[:, WARM_UP:-1]
+            loss_rs, logs_rs = recon_loss(heard, y_heard, args.lsd_weight, args.flux_weight,
                                           args.flatness_weight)
             loss = loss + args.resynth_weight * loss_rs
             logs.update({f"resynth_{k}": v for k, v in logs_rs.items()})
             if args.adv_on == "resynthesized":
-                judged, real = heard, y[:, WARM_UP:-1]
+                judged, real = heard, y_heard
         if disc is not None:
             def dnorm(z: torch.Tensor) -> torch.Tensor:
                 return (z.clamp(min=LOSS_FLOOR) - norm.in_mean) / norm.in_std
