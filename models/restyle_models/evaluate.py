@@ -38,16 +38,6 @@ def variation(lm: np.ndarray) -> float:
     return float(np.abs(np.diff(d, axis=0)).mean())
 
 
-def chroma_matrix() -> np.ndarray:
-    """[12, 513] map of bins (55 Hz .. 5 kHz) to pitch classes."""
-    f = np.arange(sig.N_BINS) * sig.SAMPLE_RATE / sig.N_FFT
-    m = np.zeros((12, sig.N_BINS), dtype=np.float32)
-    ok = (f >= 55.0) & (f <= 5000.0)
-    pc = (np.round(12 * np.log2(np.maximum(f, 1.0) / 440.0)) + 69).astype(int) % 12
-    m[pc[ok], np.nonzero(ok)[0]] = 1.0
-    return m
-
-
 def chroma_similarity(a: np.ndarray, b: np.ndarray, mask: np.ndarray, cm: np.ndarray) -> float:
     """Mean cosine similarity of per-frame chroma (from power) over voiced frames."""
     ca = sig.power_from_logmag(a[mask]) @ cm.T
@@ -123,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         models["ae_fp32"] = session(ae_path)
     clf = session(args.pack / "classifier.onnx")
     fb = sig.mel_filterbank()
-    cm = chroma_matrix()
+    cm = sig.chroma_matrix()
 
     train = load_split(args.data_dir, "train", args.max_items)
     pw = mean_power(train, n_styles)

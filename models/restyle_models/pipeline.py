@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import classifier, evaluate, export, phrases, render, train, unpack
+from . import classifier, compare, evaluate, export, phrases, render, train, unpack
 from .render import MODELS_DIR
 
 # The adversarial phase also trains on the resynthesized audio: at equal time (18 min from the
@@ -39,13 +39,14 @@ FLATNESS_WEIGHT = 1.0
 # share heard as the target from 0.925 to 0.938, against 0.933 with it judging the magnitudes.
 ADV_ON = "resynthesized"
 # Not in the default run, which fits an hour on 2 cores: the frequency-local path, the LSD
-# loss and the per-bin movement match (`train.flux_loss`). The default pack grew all three in
-# more runs (models/README.md). The smoke run keeps them tested, the local path band-limited as
-# in that pack.
+# loss, the per-bin movement match (`train.flux_loss`) and the chroma match
+# (`train.chroma_loss`). The default pack grew them in more runs (models/README.md). The smoke
+# run keeps them tested, the local path band-limited as in that pack.
 SMOKE_LOCAL_CHANNELS = 4
 SMOKE_LOCAL_BINS = 256
 LSD_WEIGHT = 1.0
 FLUX_WEIGHT = 1.0
+CHROMA_WEIGHT = 1.0
 
 
 def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_minutes: float,
@@ -60,7 +61,8 @@ def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_m
                         "--batch", "4", "--seq-len", "32", "--resynth-weight", str(RESYNTH_WEIGHT),
                         "--local", str(SMOKE_LOCAL_CHANNELS), "--local-bins", str(SMOKE_LOCAL_BINS),
                         "--lsd-weight", str(LSD_WEIGHT), "--flux-weight", str(FLUX_WEIGHT),
-                        "--flatness-weight", str(FLATNESS_WEIGHT), "--adv-on", ADV_ON])
+                        "--flatness-weight", str(FLATNESS_WEIGHT), "--chroma-weight", str(CHROMA_WEIGHT),
+                        "--adv-on", ADV_ON])
         classifier.main(d + ["--epochs", "2"])
         export.main(d + ["--pack", str(pack), "--name", "smoke", "--timing-calls", "50"])
         # training goes on from a pack alone: unpack it, then a few more adversarial steps
@@ -68,6 +70,7 @@ def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_m
         unpack.main(["--pack", str(pack), "--data-dir", str(unpacked.parent.parent)])
         train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--steps", "2", "--val-every", "1",
                         "--batch", "4", "--seq-len", "32", "--init", str(unpacked), "--tag", "from_pack"])
+        compare.main(d + ["--pack", str(pack), "--items", "1", "--frames", "64", "gen_adv.pt", "gen_from_pack.pt"])
         evaluate.main(d + ["--pack", str(pack), "--frames", "200", "--items", "1", "--timing-calls", "50",
                            "--report", str(pack / "REPORT.md")])
         phrases.main(d + ["--pack", str(pack), "--out", str(pack / "phrases"), "--items", "1", "--seconds", "1"])

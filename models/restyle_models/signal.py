@@ -100,6 +100,17 @@ def power_from_logmag(lm: np.ndarray) -> np.ndarray:
     return np.maximum(np.exp(2.0 * lm.astype(np.float64)) - LOGMAG_EPS, 0.0)
 
 
+def chroma_matrix() -> np.ndarray:
+    """[12, 513] map of bins (55 Hz .. 5 kHz) to pitch classes, for the evaluation's chroma
+    similarity and the loss that trains towards it."""
+    f = np.arange(N_BINS) * SAMPLE_RATE / N_FFT
+    m = np.zeros((12, N_BINS), dtype=np.float32)
+    ok = (f >= 55.0) & (f <= 5000.0)
+    pc = (np.round(12 * np.log2(np.maximum(f, 1.0) / 440.0)) + 69).astype(int) % 12
+    m[pc[ok], np.nonzero(ok)[0]] = 1.0
+    return m
+
+
 def _hz_to_mel_slaney(f: np.ndarray) -> np.ndarray:
     f = np.asarray(f, dtype=np.float64)
     f_sp = 200.0 / 3.0

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +39,25 @@ LOSS_FLOOR = -9.0  # logmag below this (about -78 dB) is treated as silence by t
 LSD_FLOOR = -7.0  # floor for the dB distance reported during training (matches evaluate.py)
 CONTRACT_FLOOR = float(0.5 * np.log(sig.LOGMAG_EPS))  # the lowest log-magnitude an analysed frame has
 MEL_FB = torch.from_numpy(sig.mel_filterbank())  # [40, 513], the classifier features' bands
+CHROMA = torch.from_numpy(sig.chroma_matrix())  # [12, 513], the evaluation's pitch classes
+VOICED = LSD_FLOOR + 2.0  # a frame the evaluation counts: the target's loudest bin above about -43 dB
 MR_SCALES = [(2, 4), (4, 16), (16, 64)]  # (frames, bins) pooling of the multi-resolution loss
 
 
-def recon_loss(y: torch.Tensor, t: torch.Tensor, lsd_weight: float = 0.0,
-               flux_weight: float = 0.0, flatness_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """Log-magnitude L1 plus a multi-resolution spectral loss, plus `lsd_weight` times the
-    log-spectral distance itself (`lsd_loss`), `flux_weight` times `flux_loss` and
-    `flatness_weight` times `flatness_loss`.
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the optional terms beside the L1 and multi-resolution losses (0: off)."""
+    lsd: float = 0.0
+    flux: float = 0.0
+    flatness: float = 0.0
+    chroma: float = 0.0
+
+
+def recon_loss(y: torch.Tensor, t: torch.Tensor,
+               w: LossWeights = LossWeights()) -> tuple[torch.Tensor, dict[str, float]]:
+    """Log-magnitude L1 plus a multi-resolution spectral loss, plus the weighted optional terms:
+    the log-spectral distance itself (`lsd_loss`), `flux_loss`, `flatness_loss` and
+    `chroma_loss`.
 
     The model works on one STFT resolution (the contract's), so the "multi-resolution STFT" loss
     is computed on magnitudes pooled over several time x frequency tiles: each scale compares
@@ -64,18 +76,12 @@ def recon_loss(y: torch.Tensor, t: torch.Tensor, lsd_weight: float = 0.0,
     mr = mr / len(MR_SCALES)
     loss = l1 + mr
     logs = {"l1": float(l1.detach()), "mrstft": float(mr.detach())}
-    if lsd_weight > 0:
-        lsd = lsd_loss(y, t)
-        logs["lsd"] = float(lsd.detach())
-        loss = loss + lsd_weight * lsd
-    if flux_weight > 0:
-        flux = flux_loss(y, t)
-        logs["flux"] = float(flux.detach())
-        loss = loss + flux_weight * flux
-    if flatness_weight > 0:
-        flat = flatness_loss(y, t)
-        logs["flatness"] = float(flat.detach())
-        loss = loss + flatness_weight * flat
+    for name, weight, term in (("lsd", w.lsd, lsd_loss), ("flux", w.flux, flux_loss),
+                               ("flatness", w.flatness, flatness_loss), ("chroma", w.chroma, chroma_loss)):
+        if weight > 0:
+            value = term(y, t)
+            logs[name] = float(value.detach())
+            loss = loss + weight * value
     return loss, logs
 
 
@@ -102,9 +108,9 @@ def band_peakiness(z: torch.Tensor) -> torch.Tensor:
     """`signal.band_peakiness` in PyTorch: per frame and mel band, ln(arithmetic / geometric
     mean) of the bin powers under the band's weights, on log-magnitudes floored as the
     contract's are. [..., 513] -> [..., 40]."""
-    z = z.clamp(min=CONTRACT_FLOOR)
-    arith = torch.log(torch.exp(2.0 * z) @ MEL_FB.t()) - torch.log(MEL_FB.sum(1))
-    return arith - (2.0 * z) @ (MEL_FB / MEL_FB.sum(1, keepdim=True)).t()
+    z, fb = z.clamp(min=CONTRACT_FLOOR), MEL_FB.to(z.device)
+    arith = torch.log(torch.exp(2.0 * z) @ fb.t()) - torch.log(fb.sum(1))
+    return arith - (2.0 * z) @ (fb / fb.sum(1, keepdim=True)).t()
 
 
 def flatness_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -115,6 +121,18 @@ def flatness_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     real target's (Organ: 29 % -> 99.5 %; swapping the spectral envelope changed nothing):
     log-magnitude losses leave the valleys too shallow or too deep, whatever the envelope."""
     return (band_peakiness(y) - band_peakiness(t)).abs().mean()
+
+
+def chroma_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """1 - the cosine similarity of the output's and the target's power chroma, per frame, over
+    the frames the evaluation counts as voiced: its chroma similarity as a loss. Power weighs
+    the strongest partials, which the log-magnitude losses weigh no more than the valleys
+    between them (2 % of bins are within 10 dB of their frame's peak)."""
+    def chroma(z: torch.Tensor) -> torch.Tensor:
+        return torch.exp(2.0 * z.clamp(min=CONTRACT_FLOOR)) @ CHROMA.to(z.device).t()
+    voiced = (t.amax(-1) > VOICED).to(y.dtype)
+    miss = 1.0 - F.cosine_similarity(chroma(y), chroma(t), dim=-1)
+    return (miss * voiced).sum() / voiced.sum().clamp(min=1.0)
 
 
 def lsd_db(y: torch.Tensor, t: torch.Tensor) -> float:
@@ -172,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="weight of the frame-to-frame movement match (flux_loss), against over-smoothing")
     ap.add_argument("--flatness-weight", type=float, default=0.0,
                     help="weight of the per-band peakiness match (flatness_loss) among the reconstruction losses (0: off)")
+    ap.add_argument("--chroma-weight", type=float, default=0.0,
+                    help="weight of the per-frame power chroma match (chroma_loss) among the reconstruction losses (0: off)")
     ap.add_argument("--init", type=Path, default=None,
                     help="adv phase: the checkpoint to start from (default: the autoencoder's)")
     ap.add_argument("--tag", default=None, help="checkpoint name gen_<tag>.pt (default: the phase)")
@@ -243,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     resynth = Resynthesis().to(device) if args.resynth_weight > 0 else None
     train_audio = load_audio(args.data_dir, train) if resynth is not None else None
     tag = args.tag or args.phase
+    weights = LossWeights(args.lsd_weight, args.flux_weight, args.flatness_weight, args.chroma_weight)
     vx, vy, vs, vt = PairSampler(val, 256, seed=12345).batch(48)
     vx, vy, vs = vx.to(device), vy.to(device), vs.to(device)
 
@@ -268,12 +289,11 @@ def main(argv: list[str] | None = None) -> None:
             x, y, s, t, audio = sampler.batch_with_audio(args.batch, train_audio)
         x, y, s, t = x.to(device), y.to(device), s.to(device), t.to(device)
         out, _ = gen(x, s)
-        loss, logs = recon_loss(out, y, args.lsd_weight, args.flux_weight, args.flatness_weight)
+        loss, logs = recon_loss(out, y, weights)
         judged, real = out, y
         if resynth is not None:
             heard, y_heard = resynth(resynth.spectra(audio.to(device)), out), y[:, WARM_UP:-1]
-            loss_rs, logs_rs = recon_loss(heard, y_heard, args.lsd_weight, args.flux_weight,
-                                          args.flatness_weight)
+            loss_rs, logs_rs = recon_loss(heard, y_heard, weights)
             loss = loss + args.resynth_weight * loss_rs
             logs.update({f"resynth_{k}": v for k, v in logs_rs.items()})
             if args.adv_on == "resynthesized":
@@ -343,6 +363,7 @@ def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namesp
                         **({"lsd_weight": args.lsd_weight} if args.lsd_weight > 0 else {}),
                         **({"flux_weight": args.flux_weight} if args.flux_weight > 0 else {}),
                         **({"flatness_weight": args.flatness_weight} if args.flatness_weight > 0 else {}),
+                        **({"chroma_weight": args.chroma_weight} if args.chroma_weight > 0 else {}),
                         **({"local": gen.cfg.local} if gen.cfg.local else {}),
                         **({"local_bins": gen.cfg.local_bins} if gen.cfg.local_bins else {})}
     torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,
