@@ -22,7 +22,7 @@ import torch
 from . import signal as sig
 from .classifier import voiced
 from .dataset import load_index, load_split
-from .evaluate import VOICED, chroma_similarity, lsd_frames, resynthesized, spectra_of, variation
+from .evaluate import chroma_similarity, lsd_frames, resynthesized, spectra_of, variation
 from .export import load_generator, session
 from .render import DATA_DIR, MODELS_DIR
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             spec = [spectra_of(args.data_dir / "audio" / f"{split.ids[i]}_{names[s]}.wav", t) for s in range(n)]
             for j, (s, d) in enumerate(pairs):
                 y = item[d][:t].astype(np.float32)
-                mask = y.max(-1) > VOICED
+                mask = y.max(-1) > sig.VOICED
                 heard = resynthesized(spec[s], out[j])
                 lsd.append(lsd_frames(out[j], y)[mask].mean())
                 rs_lsd.append(lsd_frames(heard, y)[mask].mean())

@@ -18,23 +18,22 @@ import numpy as np
 
 from . import signal as sig
 from .dataset import load_index, load_split
-from .export import LSD_FLOOR, export_generator, load_generator, session, time_per_call
+from .export import export_generator, load_generator, session, time_per_call
 from .render import DATA_DIR, MODELS_DIR, read_wav
 
 DB = 20.0 / np.log(10.0)
-VOICED = LSD_FLOOR + 2.0  # a frame counts when the target's loudest bin is above about -43 dB
 RESYNTHESIZED = ("int8", "eq", "target")  # the systems also measured on the audio they resynthesize to
 
 
 def lsd_frames(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-frame RMS over bins of the dB difference, both floored at -61 dB."""
-    d = (np.maximum(a, LSD_FLOOR) - np.maximum(b, LSD_FLOOR)) * DB
+    d = (np.maximum(a, sig.LSD_FLOOR) - np.maximum(b, sig.LSD_FLOOR)) * DB
     return np.sqrt((d ** 2).mean(-1))
 
 
 def variation(lm: np.ndarray) -> float:
     """Frame-to-frame spectral variation: mean |dB[t] - dB[t-1]| over bins and frames."""
-    d = np.maximum(lm, LSD_FLOOR) * DB
+    d = np.maximum(lm, sig.LSD_FLOOR) * DB
     return float(np.abs(np.diff(d, axis=0)).mean())
 
 
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             outs[name] = stream_batch(sess, x, style, state_shape)
         spec_in = [spectra_of(args.data_dir / "audio" / f"{test.ids[i]}_{names[s]}.wav", t) for s in range(n_styles)]
         for j, (s, d) in enumerate(pairs):
-            mask = y[j].max(-1) > VOICED
+            mask = y[j].max(-1) > sig.VOICED
             for k, r in resynth[d].items():
                 heard = resynthesized(spec_in[s], outs[k][j])
                 r["lsd"].append(lsd_frames(heard, y[j])[mask].mean())

@@ -33,7 +33,6 @@ PARITY_TOL = 1e-4
 # 0.034 (logmag, natural-log units) from its own fixture on an AVX2-only AMD EPYC; a wrong or
 # corrupted model is off by whole units. The float graphs keep PARITY_TOL.
 INT8_KERNEL_TOL = 0.1
-LSD_FLOOR = -7.0
 
 
 def load_generator(path: Path) -> tuple[Generator, dict]:
@@ -88,7 +87,7 @@ def run_stream(sess: ort.InferenceSession, logmag: np.ndarray, style: np.ndarray
 def lsd(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over frames of the RMS over bins of the dB difference (floor -61 dB)."""
     k = 20.0 / np.log(10.0)
-    d = (np.maximum(a, LSD_FLOOR) - np.maximum(b, LSD_FLOOR)) * k
+    d = (np.maximum(a, sig.LSD_FLOOR) - np.maximum(b, sig.LSD_FLOOR)) * k
     return float(np.sqrt((d ** 2).mean(-1)).mean())
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import signal as sig
 from .dataset import load_index
-from .evaluate import VOICED, lsd_frames, resynthesized, spectra_of, stream_batch
+from .evaluate import lsd_frames, resynthesized, spectra_of, stream_batch
 from .export import session
 from .render import DATA_DIR, MODELS_DIR
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             errs = []
             for spec in tune[1::2]:
                 lm = sig.logmag(spec)
-                mask = lm.max(-1) > VOICED
+                mask = lm.max(-1) > sig.VOICED
                 errs.append(lsd_frames(on_phase(lm, rtpghi(lm, lam * sig.N_FFT ** 2, centre)), lm)[mask].mean())
             fits[(lam, centre)] = float(np.mean(errs))
     lam, centre = min(fits, key=fits.get)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         out = stream_batch(gen, x, style, state_shape)
         for j, (s, d) in enumerate(pairs):
             y = lms[d]
-            mask = y.max(-1) > VOICED
+            mask = y.max(-1) > sig.VOICED
             for key, lm in (("input", lms[s]), ("model", out[j]),
                             ("model_input_phase", resynthesized(spec[s], out[j])),
                             ("model_rtpghi", on_phase(out[j], rtpghi(out[j], lam * sig.N_FFT ** 2, centre))),

@@ -25,8 +25,8 @@ from . import signal as sig
 from .classifier import SILENCE_LOGMEL
 from .classifier import voiced as clf_voiced
 from .dataset import load_index
-from .evaluate import VOICED, lsd_frames, resynthesized, stream_batch
-from .export import LSD_FLOOR, session
+from .evaluate import lsd_frames, resynthesized, stream_batch
+from .export import session
 from .render import DATA_DIR, MODELS_DIR, read_wav, write_wav
 
 OUT_DIR = MODELS_DIR.parent / "plugin" / "tests" / "fixtures" / "phrases"
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
                 if s == d:
                     continue
                 y = sig.logmag(spectra[target])
-                mask = y.max(-1) > VOICED
+                mask = y.max(-1) > sig.VOICED
                 style = np.eye(len(names), dtype=np.float32)[[d]]
                 model = resynthesized(spectra[source], stream_batch(gen, x[None], style, state_shape)[0])
                 figures = {}
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         "items": items,
         "start_seconds": args.start,
         "seconds": args.seconds,
-        "lsd_floor": LSD_FLOOR,
-        "voiced_logmag": VOICED,
+        "lsd_floor": sig.LSD_FLOOR,
+        "voiced_logmag": sig.VOICED,
         "silence_logmel": SILENCE_LOGMEL,
         "classifier_step_frames": sig.CLASSIFIER_FRAMES,
         "mean": {system: {key: mean(system, key) for key in ("lsd_db", "target_share")} for system in ("input", "model")},

@@ -95,6 +95,12 @@ def logmag(spec: np.ndarray) -> np.ndarray:
     return (0.5 * np.log(re * re + im * im + np.float32(LOGMAG_EPS))).astype(np.float32)
 
 
+# The evaluation's floor for distances (about -61 dB) and the frames it counts (the target's
+# loudest bin above about -43 dB); training's losses use the same two.
+LSD_FLOOR = -7.0
+VOICED = LSD_FLOOR + 2.0
+
+
 def power_from_logmag(lm: np.ndarray) -> np.ndarray:
     """Power spectrum `re^2 + im^2` recovered from a log-magnitude (floor removed, >= 0)."""
     return np.maximum(np.exp(2.0 * lm.astype(np.float64)) - LOGMAG_EPS, 0.0)

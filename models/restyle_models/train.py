@@ -36,11 +36,9 @@ from .render import DATA_DIR, MODELS_DIR
 from .resynthesis import WARM_UP, Resynthesis
 
 LOSS_FLOOR = -9.0  # logmag below this (about -78 dB) is treated as silence by the losses
-LSD_FLOOR = -7.0  # floor for the dB distance reported during training (matches evaluate.py)
 CONTRACT_FLOOR = float(0.5 * np.log(sig.LOGMAG_EPS))  # the lowest log-magnitude an analysed frame has
 MEL_FB = torch.from_numpy(sig.mel_filterbank())  # [40, 513], the classifier features' bands
 CHROMA = torch.from_numpy(sig.chroma_matrix())  # [12, 513], the evaluation's pitch classes
-VOICED = LSD_FLOOR + 2.0  # a frame the evaluation counts: the target's loudest bin above about -43 dB
 MR_SCALES = [(2, 4), (4, 16), (16, 64)]  # (frames, bins) pooling of the multi-resolution loss
 
 
@@ -88,7 +86,7 @@ def recon_loss(y: torch.Tensor, t: torch.Tensor,
 def lsd_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """`lsd_db` as a loss (natural-log units): the RMS over bins weighs a frame's worst bins
     more than L1 does, as the evaluation's distance does."""
-    d = y.clamp(min=LSD_FLOOR) - t.clamp(min=LSD_FLOOR)
+    d = y.clamp(min=sig.LSD_FLOOR) - t.clamp(min=sig.LSD_FLOOR)
     return (d.pow(2).mean(-1) + 1e-6).sqrt().mean()
 
 
@@ -100,7 +98,7 @@ def flux_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     may come next, so the longer it trains the smoother its output gets (REPORT.md). This matches
     the amount of movement, not its timing, which those losses and the discriminator judge."""
     def moves(z: torch.Tensor) -> torch.Tensor:
-        return z.clamp(min=LSD_FLOOR).diff(dim=1).abs().mean(1)
+        return z.clamp(min=sig.LSD_FLOOR).diff(dim=1).abs().mean(1)
     return (moves(y) - moves(t)).abs().mean()
 
 
@@ -130,7 +128,7 @@ def chroma_loss(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     between them (2 % of bins are within 10 dB of their frame's peak)."""
     def chroma(z: torch.Tensor) -> torch.Tensor:
         return torch.exp(2.0 * z.clamp(min=CONTRACT_FLOOR)) @ CHROMA.to(z.device).t()
-    voiced = (t.amax(-1) > VOICED).to(y.dtype)
+    voiced = (t.amax(-1) > sig.VOICED).to(y.dtype)
     miss = 1.0 - F.cosine_similarity(chroma(y), chroma(t), dim=-1)
     return (miss * voiced).sum() / voiced.sum().clamp(min=1.0)
 
