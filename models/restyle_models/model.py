@@ -145,6 +145,57 @@ class Generator(nn.Module):
         return logmag + self.residual(xn, d, lin(d, self.dec2)), new_state
 
 
+def widen(gen: Generator, enc: int, hidden: int, dec: int) -> Generator:
+    """A copy of `gen` with wider layers that computes exactly what `gen` does.
+
+    Each new unit keeps its fresh random fan-in and gets a zero fan-out into the old units, so the
+    output is unchanged until training moves it. On 2 CPU cores a larger model trained from scratch
+    would need far more than a session to reach the pack; grown like this (as the local path was,
+    REPORT.md) it starts where the pack is and only the extra capacity has to learn."""
+    old = gen.cfg
+    if enc < old.enc or hidden < old.hidden or dec < old.dec:
+        raise ValueError(f"widen: cannot narrow enc/hidden/dec {old.enc}/{old.hidden}/{old.dec} "
+                         f"to {enc}/{hidden}/{dec}")
+    wide = Generator(GeneratorConfig(**{**old.to_dict(), "enc": enc, "hidden": hidden, "dec": dec}),
+                     gen.in_mean, gen.in_std)
+    h0 = old.hidden
+
+    def ident(n: int) -> torch.Tensor:
+        return torch.arange(n)
+
+    # where each old unit sits in the wide model, per kind of axis
+    gates = torch.cat([g * hidden + ident(h0) for g in range(3)])  # r, z, n blocks of the GRU
+    dec_in = torch.cat([ident(h0), hidden + ident(h0), 2 * hidden + ident(old.n_styles)])  # [g, h, style]
+    layout = {
+        "enc1": (ident(old.enc), ident(old.n_bins + old.n_styles)),
+        "enc2": (ident(h0), ident(old.enc)),
+        "gru.weight_ih_l0": (gates, ident(h0)), "gru.weight_hh_l0": (gates, ident(h0)),
+        "gru.bias_ih_l0": (gates, None), "gru.bias_hh_l0": (gates, None),
+        "dec1": (ident(old.dec), dec_in),
+        "dec2": (ident(old.n_bins), ident(old.dec)),
+        "local_film": (ident(2 * old.local), ident(old.dec)),
+    }
+    src = gen.state_dict()
+    with torch.no_grad():
+        for name, dst in wide.named_parameters():
+            key = name if name in layout else name.rsplit(".", 1)[0]
+            if key not in layout:  # the local path's own layers keep their size
+                dst.copy_(src[name])
+                continue
+            rows, cols = layout[key]
+            if dst.dim() == 1:
+                dst[rows] = src[name]
+            else:
+                dst[rows] = 0.0  # old units read no new unit
+                dst[rows[:, None], cols[None, :]] = src[name]
+        probe = gen.in_mean + gen.in_std * torch.randn(2, 32, old.n_bins)
+        style = torch.softmax(torch.randn(2, old.n_styles), -1)
+        drift = (wide(probe, style)[0] - gen(probe, style)[0]).abs().max().item()
+    if drift > 1e-4:
+        raise AssertionError(f"widen: the wide model's output differs from the original's by {drift}")
+    return wide
+
+
 class StreamingGenerator(nn.Module):
     """Export wrapper with the contract's tensor order: (logmag, style, state_in) ->
     (logmag_out, state_out)."""

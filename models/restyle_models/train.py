@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from . import signal as sig
 from .dataset import PairSampler, input_stats, load_audio, load_split
 from .discriminator import SpectrogramDiscriminator
-from .model import Generator, GeneratorConfig, count_params
+from .model import Generator, GeneratorConfig, count_params, widen
 from .render import DATA_DIR, MODELS_DIR
 from .resynthesis import WARM_UP, Resynthesis
 
@@ -193,9 +193,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--init", type=Path, default=None,
                     help="adv phase: the checkpoint to start from (default: the autoencoder's)")
     ap.add_argument("--tag", default=None, help="checkpoint name gen_<tag>.pt (default: the phase)")
-    ap.add_argument("--enc", type=int, default=384)
-    ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--dec", type=int, default=384)
+    for name in ("enc", "hidden", "dec"):
+        ap.add_argument(f"--{name}", type=int, default=None,
+                        help=f"layer width (default {getattr(GeneratorConfig, name)}); with --init, "
+                             "widens the checkpoint's, starting from the function it computes")
     ap.add_argument("--local", type=int, default=0,
                     help="channels of the frequency-local path; with --init, adds one to a model without")
     ap.add_argument("--local-bins", type=int, default=0,
@@ -220,8 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     val = load_split(args.data_dir, "val", args.max_items)
     if args.phase == "ae":
         mean, std = input_stats(train)
-        cfg = GeneratorConfig(n_styles=train.n_styles, enc=args.enc, hidden=args.hidden, dec=args.dec,
-                              local=args.local, local_bins=args.local_bins)
+        sizes = {k: v for k, v in (("enc", args.enc), ("hidden", args.hidden), ("dec", args.dec)) if v}
+        cfg = GeneratorConfig(n_styles=train.n_styles, local=args.local, local_bins=args.local_bins, **sizes)
         gen = Generator(cfg, torch.from_numpy(mean), torch.from_numpy(std))
         history: dict = {}
     else:
@@ -247,6 +248,8 @@ def main(argv: list[str] | None = None) -> None:
         missing, _ = gen.load_state_dict(state, strict=not grow)
         if grow and not all(k.startswith("local_") for k in missing):
             raise ValueError(f"{src}: checkpoint lacks {missing}")
+        if args.enc or args.hidden or args.dec:
+            gen = widen(gen, args.enc or cfg.enc, args.hidden or cfg.hidden, args.dec or cfg.dec)
         history = ck["training"]
     gen.to(device)
     disc = SpectrogramDiscriminator(train.n_styles).to(device) if args.phase == "adv" else None
