@@ -158,11 +158,7 @@ def widen(gen: Generator, enc: int, hidden: int, dec: int) -> Generator:
                          f"to {enc}/{hidden}/{dec}")
     wide = Generator(GeneratorConfig(**{**old.to_dict(), "enc": enc, "hidden": hidden, "dec": dec}),
                      gen.in_mean, gen.in_std)
-    h0 = old.hidden
-
-    def ident(n: int) -> torch.Tensor:
-        return torch.arange(n)
-
+    h0, ident = old.hidden, torch.arange
     # where each old unit sits in the wide model, per kind of axis
     gates = torch.cat([g * hidden + ident(h0) for g in range(3)])  # r, z, n blocks of the GRU
     dec_in = torch.cat([ident(h0), hidden + ident(h0), 2 * hidden + ident(old.n_styles)])  # [g, h, style]
@@ -192,7 +188,7 @@ def widen(gen: Generator, enc: int, hidden: int, dec: int) -> Generator:
         style = torch.softmax(torch.randn(2, old.n_styles), -1)
         drift = (wide(probe, style)[0] - gen(probe, style)[0]).abs().max().item()
     if drift > 1e-4:
-        raise AssertionError(f"widen: the wide model's output differs from the original's by {drift}")
+        raise RuntimeError(f"widen: the wide model's output differs from the original's by {drift}")
     return wide
 
 

@@ -365,6 +365,8 @@ def save(path: Path, gen: Generator, train, history: dict, args: argparse.Namesp
                         **({"flux_weight": args.flux_weight} if args.flux_weight > 0 else {}),
                         **({"flatness_weight": args.flatness_weight} if args.flatness_weight > 0 else {}),
                         **({"chroma_weight": args.chroma_weight} if args.chroma_weight > 0 else {}),
+                        **{k: getattr(gen.cfg, k) for k in ("enc", "hidden", "dec")
+                           if getattr(gen.cfg, k) != getattr(GeneratorConfig, k)},
                         **({"local": gen.cfg.local} if gen.cfg.local else {}),
                         **({"local_bins": gen.cfg.local_bins} if gen.cfg.local_bins else {})}
     torch.save({"config": gen.cfg.to_dict(), "state_dict": gen.state_dict(), "styles": train.style_names,
