@@ -145,6 +145,62 @@ class Generator(nn.Module):
         return logmag + self.residual(xn, d, lin(d, self.dec2)), new_state
 
 
+def _placement(small: GeneratorConfig, hidden: int) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """Where each unit of `small` sits in a model at least as wide with a GRU of `hidden`, per
+    layer: (rows, columns) of its weights. The GRU's r, z, n gate blocks and the decoder's
+    `[GRU, encoder, style]` input each keep their old units first."""
+    h0, ident = small.hidden, torch.arange
+    gates = torch.cat([g * hidden + ident(h0) for g in range(3)])
+    dec_in = torch.cat([ident(h0), hidden + ident(h0), 2 * hidden + ident(small.n_styles)])
+    return {
+        "enc1": (ident(small.enc), ident(small.n_bins + small.n_styles)),
+        "enc2": (ident(h0), ident(small.enc)),
+        "gru.weight_ih_l0": (gates, ident(h0)), "gru.weight_hh_l0": (gates, ident(h0)),
+        "gru.bias_ih_l0": (gates, None), "gru.bias_hh_l0": (gates, None),
+        "dec1": (ident(small.dec), dec_in),
+        "dec2": (ident(small.n_bins), ident(small.dec)),
+        "local_film": (ident(2 * small.local), ident(small.dec)),
+    }
+
+
+def _resized(gen: Generator, enc: int, hidden: int, dec: int) -> Generator:
+    """An untrained copy of `gen`'s architecture with other layer widths."""
+    cfg = GeneratorConfig(**{**gen.cfg.to_dict(), "enc": enc, "hidden": hidden, "dec": dec})
+    return Generator(cfg, gen.in_mean, gen.in_std)
+
+
+def _drift(a: Generator, b: Generator) -> float:
+    """Largest output difference of two generators on a random batch around the input's
+    statistics."""
+    cfg = a.cfg
+    probe = a.in_mean + a.in_std * torch.randn(2, 32, cfg.n_bins)
+    style = torch.softmax(torch.randn(2, cfg.n_styles), -1)
+    with torch.no_grad():
+        return (a(probe, style)[0] - b(probe, style)[0]).abs().max().item()
+
+
+def _move_units(src: Generator, dst: Generator, layout: dict) -> None:
+    """Copies `src`'s weights into `dst` unit by unit, where one is a resized copy of the other
+    and `layout` places the smaller one's units in the larger. Growing, the new units keep their
+    random fan-in and get a zero fan-out, so the old units read nothing new; shrinking, the
+    extra units and every weight from them are dropped."""
+    weights = src.state_dict()
+    with torch.no_grad():
+        for name, d in dst.named_parameters():
+            w = weights[name]
+            if d.shape == w.shape:  # unchanged, the local path's own layers among them
+                d.copy_(w)
+                continue
+            rows, cols = layout[name if name in layout else name.rsplit(".", 1)[0]]
+            if d.numel() < w.numel():
+                d.copy_(w[rows] if d.dim() == 1 else w[rows[:, None], cols[None, :]])
+            elif d.dim() == 1:
+                d[rows] = w
+            else:
+                d[rows] = 0.0
+                d[rows[:, None], cols[None, :]] = w
+
+
 def widen(gen: Generator, enc: int, hidden: int, dec: int) -> Generator:
     """A copy of `gen` with wider layers that computes exactly what `gen` does.
 
@@ -155,41 +211,29 @@ def widen(gen: Generator, enc: int, hidden: int, dec: int) -> Generator:
     old = gen.cfg
     if enc < old.enc or hidden < old.hidden or dec < old.dec:
         raise ValueError(f"widen: cannot narrow enc/hidden/dec {old.enc}/{old.hidden}/{old.dec} "
-                         f"to {enc}/{hidden}/{dec}")
-    wide = Generator(GeneratorConfig(**{**old.to_dict(), "enc": enc, "hidden": hidden, "dec": dec}),
-                     gen.in_mean, gen.in_std)
-    h0, ident = old.hidden, torch.arange
-    # where each old unit sits in the wide model, per kind of axis
-    gates = torch.cat([g * hidden + ident(h0) for g in range(3)])  # r, z, n blocks of the GRU
-    dec_in = torch.cat([ident(h0), hidden + ident(h0), 2 * hidden + ident(old.n_styles)])  # [g, h, style]
-    layout = {
-        "enc1": (ident(old.enc), ident(old.n_bins + old.n_styles)),
-        "enc2": (ident(h0), ident(old.enc)),
-        "gru.weight_ih_l0": (gates, ident(h0)), "gru.weight_hh_l0": (gates, ident(h0)),
-        "gru.bias_ih_l0": (gates, None), "gru.bias_hh_l0": (gates, None),
-        "dec1": (ident(old.dec), dec_in),
-        "dec2": (ident(old.n_bins), ident(old.dec)),
-        "local_film": (ident(2 * old.local), ident(old.dec)),
-    }
-    src = gen.state_dict()
-    with torch.no_grad():
-        for name, dst in wide.named_parameters():
-            key = name if name in layout else name.rsplit(".", 1)[0]
-            if key not in layout:  # the local path's own layers keep their size
-                dst.copy_(src[name])
-                continue
-            rows, cols = layout[key]
-            if dst.dim() == 1:
-                dst[rows] = src[name]
-            else:
-                dst[rows] = 0.0  # old units read no new unit
-                dst[rows[:, None], cols[None, :]] = src[name]
-        probe = gen.in_mean + gen.in_std * torch.randn(2, 32, old.n_bins)
-        style = torch.softmax(torch.randn(2, old.n_styles), -1)
-        drift = (wide(probe, style)[0] - gen(probe, style)[0]).abs().max().item()
+                         f"to {enc}/{hidden}/{dec} (narrow first, then widen)")
+    wide = _resized(gen, enc, hidden, dec)
+    _move_units(gen, wide, _placement(old, hidden))
+    drift = _drift(wide, gen)
     if drift > 1e-4:
         raise RuntimeError(f"widen: the wide model's output differs from the original's by {drift}")
     return wide
+
+
+def narrow(gen: Generator, enc: int, hidden: int, dec: int) -> tuple[Generator, float]:
+    """A copy of `gen` with only its first `enc`/`hidden`/`dec` units, and the largest change
+    that made to the output on a probe batch.
+
+    The inverse of `widen`: units grown that training left nearly unused (REPORT.md: fan-outs
+    twenty times smaller than the old units') can be removed again, so the engine keeps the
+    pack's size and cost while the weights keep what the wider run learned."""
+    old = gen.cfg
+    if enc > old.enc or hidden > old.hidden or dec > old.dec:
+        raise ValueError(f"narrow: cannot widen enc/hidden/dec {old.enc}/{old.hidden}/{old.dec} "
+                         f"to {enc}/{hidden}/{dec}")
+    small = _resized(gen, enc, hidden, dec)
+    _move_units(gen, small, _placement(small.cfg, old.hidden))
+    return small, _drift(small, gen)
 
 
 class StreamingGenerator(nn.Module):

@@ -66,13 +66,17 @@ def run_all(data_dir: Path, pack: Path, runs_dir: Path, ae_minutes: float, adv_m
         classifier.main(d + ["--epochs", "2"])
         export.main(d + ["--pack", str(pack), "--name", "smoke", "--timing-calls", "50"])
         # training goes on from a pack alone: unpack it, then a few more adversarial steps, its
-        # GRU and decoder grown wider on the way
+        # GRU and decoder grown wider on the way, then cut back to the pack's size
         unpacked = data_dir / "unpacked" / "checkpoints" / "gen_pack.pt"
         unpack.main(["--pack", str(pack), "--data-dir", str(unpacked.parent.parent)])
         train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--steps", "2", "--val-every", "1",
                         "--batch", "4", "--seq-len", "32", "--init", str(unpacked), "--tag", "from_pack",
                         "--hidden", "40", "--dec", "72"])
-        compare.main(d + ["--pack", str(pack), "--items", "1", "--frames", "64", "gen_adv.pt", "gen_from_pack.pt"])
+        train.main(d + ["--runs-dir", str(runs_dir), "--phase", "adv", "--steps", "2", "--val-every", "1",
+                        "--batch", "4", "--seq-len", "32", "--init", str(data_dir / "checkpoints" / "gen_from_pack.pt"),
+                        "--tag", "narrowed", "--hidden", "32", "--dec", "64"])
+        compare.main(d + ["--pack", str(pack), "--items", "1", "--frames", "64",
+                          "gen_adv.pt", "gen_from_pack.pt", "gen_narrowed.pt"])
         evaluate.main(d + ["--pack", str(pack), "--frames", "200", "--items", "1", "--timing-calls", "50",
                            "--report", str(pack / "REPORT.md")])
         phrases.main(d + ["--pack", str(pack), "--out", str(pack / "phrases"), "--items", "1", "--seconds", "1"])

@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from . import signal as sig
 from .dataset import PairSampler, input_stats, load_audio, load_split
 from .discriminator import SpectrogramDiscriminator
-from .model import Generator, GeneratorConfig, count_params, widen
+from .model import Generator, GeneratorConfig, count_params, narrow, widen
 from .render import DATA_DIR, MODELS_DIR
 from .resynthesis import WARM_UP, Resynthesis
 
@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("enc", "hidden", "dec"):
         ap.add_argument(f"--{name}", type=int, default=None,
                         help=f"layer width (default {getattr(GeneratorConfig, name)}); with --init, "
-                             "widens the checkpoint's, starting from the function it computes")
+                             "widens the checkpoint's, starting from the function it computes, or "
+                             "narrows it to its first units")
     ap.add_argument("--local", type=int, default=0,
                     help="channels of the frequency-local path; with --init, adds one to a model without")
     ap.add_argument("--local-bins", type=int, default=0,
@@ -248,8 +249,14 @@ def main(argv: list[str] | None = None) -> None:
         missing, _ = gen.load_state_dict(state, strict=not grow)
         if grow and not all(k.startswith("local_") for k in missing):
             raise ValueError(f"{src}: checkpoint lacks {missing}")
-        if args.enc or args.hidden or args.dec:
-            gen = widen(gen, args.enc or cfg.enc, args.hidden or cfg.hidden, args.dec or cfg.dec)
+        sizes = (args.enc or cfg.enc, args.hidden or cfg.hidden, args.dec or cfg.dec)
+        if all(new <= now for new, now in zip(sizes, (cfg.enc, cfg.hidden, cfg.dec))):
+            if sizes != (cfg.enc, cfg.hidden, cfg.dec):
+                gen, drift = narrow(gen, *sizes)
+                print(f"train: narrowed {src} to enc/hidden/dec {sizes}: the output moved by up to "
+                      f"{drift:.4g} on a probe batch", flush=True)
+        else:
+            gen = widen(gen, *sizes)
         history = ck["training"]
     gen.to(device)
     disc = SpectrogramDiscriminator(train.n_styles).to(device) if args.phase == "adv" else None
