@@ -249,13 +249,13 @@ def main(argv: list[str] | None = None) -> None:
         missing, _ = gen.load_state_dict(state, strict=not grow)
         if grow and not all(k.startswith("local_") for k in missing):
             raise ValueError(f"{src}: checkpoint lacks {missing}")
+        now = (cfg.enc, cfg.hidden, cfg.dec)
         sizes = (args.enc or cfg.enc, args.hidden or cfg.hidden, args.dec or cfg.dec)
-        if all(new <= now for new, now in zip(sizes, (cfg.enc, cfg.hidden, cfg.dec))):
-            if sizes != (cfg.enc, cfg.hidden, cfg.dec):
-                gen, drift = narrow(gen, *sizes)
-                print(f"train: narrowed {src} to enc/hidden/dec {sizes}: the output moved by up to "
-                      f"{drift:.4g} on a probe batch", flush=True)
-        else:
+        if sizes != now and all(new <= old for new, old in zip(sizes, now)):
+            gen, drift = narrow(gen, *sizes)
+            print(f"train: narrowed {src} to enc/hidden/dec {sizes}: the output moved by up to "
+                  f"{drift:.4g} on a probe batch", flush=True)
+        elif sizes != now:
             gen = widen(gen, *sizes)
         history = ck["training"]
     gen.to(device)
